@@ -1,0 +1,500 @@
+"""The Redis layout of the inventory cache: every key, its TTL, locks and the circuit breaker.
+
+Keys (all under `vmprov:inventory:`), each a hash whose fields are managed object
+ids and whose values are JSON objects, plus a `_meta` field (when and by which
+refresh it was fetched) and, after a failed refresh, an `_error` field:
+
+    datacenters                       datacenter id -> {id, name}
+    dc:<datacenter id>:clusters       cluster id -> {id, name, datacenter_id, hosts}
+    dc:<datacenter id>:templates      template id -> {id, name, uuid, guest_id, ...}   (longer TTL)
+    dc:<datacenter id>:vms            VM id -> {id, name, instance_uuid, ip_addresses, ...}
+    dc:<datacenter id>:folders        folder id -> {id, name, path}
+    cluster:<cluster id>:resources    "pool:<id>" / "datastore:<id>" / "network:<id>" -> {...}
+
+A refresh writes each hash under a temporary key, sets its expiry, and RENAMEs
+all of them over the live keys in one MULTI/EXEC: readers see the old scope or
+the new one, never a mix. Values are JSON, never pickle: whoever can write to
+Redis must not be able to run code here.
+
+Every call goes through a circuit breaker: after one connection error or timeout,
+calls fail at once with `CacheUnavailable` for a few seconds instead of each
+waiting for its own socket timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from inventory.vsphere import Scope, Snapshot
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "vmprov:inventory:"
+META = "_meta"
+ERROR = "_error"
+RESOURCE_KINDS = {"pool": "resource_pools", "datastore": "datastores", "network": "networks"}
+
+
+class CacheUnavailable(Exception):
+    """Redis cannot be reached; the message is for people."""
+
+
+# --- Keys --------------------------------------------------------------------------------------
+
+
+def datacenters_key() -> str:
+    return f"{PREFIX}datacenters"
+
+
+def datacenter_key(datacenter_id: str, kind: str) -> str:
+    assert kind in {"clusters", "templates", "vms", "folders"}
+    return f"{PREFIX}dc:{datacenter_id}:{kind}"
+
+
+def resources_key(cluster_id: str) -> str:
+    return f"{PREFIX}cluster:{cluster_id}:resources"
+
+
+def _lock_key(scope: Scope) -> str:
+    return f"{PREFIX}lock:{scope.label}"
+
+
+def _pending_key(scope: Scope) -> str:
+    return f"{PREFIX}pending:{scope.label}"
+
+
+def ttl_for(key: str) -> int:
+    return settings.INVENTORY_TEMPLATE_TTL if key.endswith(":templates") else settings.INVENTORY_TTL
+
+
+# --- Circuit breaker ---------------------------------------------------------------------------
+
+
+def redis_location() -> str:
+    """Where Redis is, without any password the URL may hold."""
+    parts = urlsplit(settings.CACHES["default"]["LOCATION"])
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path}"
+
+
+class CircuitBreaker:
+    def __init__(self) -> None:
+        self._open_until = 0.0
+        self._reason = ""
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._open_until = 0.0
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        now = time.monotonic()
+        if now < self._open_until:
+            raise CacheUnavailable(
+                f"the inventory cache (Redis at {redis_location()}) is unavailable: {self._reason}; "
+                f"retrying in {self._open_until - now:.0f} s"
+            )
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            with self._lock:
+                self._reason = str(error) or type(error).__name__
+                self._open_until = time.monotonic() + settings.INVENTORY_REDIS_BREAKER_SECONDS
+            logger.error(
+                "Redis unavailable, failing fast for %ss: %s", settings.INVENTORY_REDIS_BREAKER_SECONDS, error
+            )
+            raise CacheUnavailable(
+                f"the inventory cache (Redis at {redis_location()}) is unavailable: {self._reason}"
+            ) from None
+
+
+breaker = CircuitBreaker()
+
+
+def _client() -> redis.Redis:
+    return get_redis_connection("default")
+
+
+def ping() -> None:
+    with breaker.guard():
+        _client().ping()
+
+
+# --- Reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class CachedHash:
+    """One cached hash: its objects, when they were fetched and how long the key lives on."""
+
+    key: str
+    items: dict[str, dict]
+    meta: dict[str, Any]
+    error: dict[str, Any] | None
+    ttl: int
+
+    @property
+    def fetched_at(self) -> float:
+        return float(self.meta.get("fetched_at", 0))
+
+    def age(self, now: float | None = None) -> float:
+        return max(0.0, (now or time.time()) - self.fetched_at)
+
+
+def _decode(key: str, raw: dict[bytes, bytes], ttl: int | None = None) -> CachedHash | None:
+    if not raw:
+        return None
+    fields = {k.decode(): json.loads(v) for k, v in raw.items()}
+    meta = fields.pop(META, {})
+    error = fields.pop(ERROR, None)
+    return CachedHash(key=key, items=fields, meta=meta, error=error, ttl=ttl if ttl is not None else -1)
+
+
+def read_hashes(*keys: str) -> list[CachedHash | None]:
+    """HGETALL + TTL of several keys in one round trip."""
+    with breaker.guard():
+        pipe = _client().pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+            pipe.ttl(key)
+        replies = pipe.execute()
+    return [_decode(key, replies[2 * i], replies[2 * i + 1]) for i, key in enumerate(keys)]
+
+
+def read_hash(key: str) -> CachedHash | None:
+    return read_hashes(key)[0]
+
+
+def read_field(key: str, field: str) -> dict | None:
+    with breaker.guard():
+        raw = _client().hget(key, field)
+    return json.loads(raw) if raw else None
+
+
+def key_exists(key: str) -> bool:
+    with breaker.guard():
+        return bool(_client().exists(key))
+
+
+def datacenter_of_cluster(cluster_id: str) -> str | None:
+    """Which cached datacenter lists this cluster (one round trip)."""
+    datacenters = read_hash(datacenters_key())
+    if datacenters is None:
+        return None
+    ids = sorted(datacenters.items)
+    with breaker.guard():
+        pipe = _client().pipeline(transaction=False)
+        for datacenter_id in ids:
+            pipe.hexists(datacenter_key(datacenter_id, "clusters"), cluster_id)
+        found = pipe.execute()
+    return next((d for d, hit in zip(ids, found, strict=True) if hit), None)
+
+
+def resources_from(cached: CachedHash) -> dict[str, list[dict]]:
+    """Split a cluster's resources hash into resource pools, datastores and networks (sorted by name)."""
+    grouped: dict[str, list[dict]] = {name: [] for name in RESOURCE_KINDS.values()}
+    for field, value in cached.items.items():
+        kind = field.split(":", 1)[0]
+        if kind in RESOURCE_KINDS:
+            grouped[RESOURCE_KINDS[kind]].append(value)
+    for items in grouped.values():
+        items.sort(key=lambda item: (item.get("path") or item["name"], item["id"]))
+    return grouped
+
+
+# --- Writing -----------------------------------------------------------------------------------
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _hash_fields(items: list[dict], meta: dict, field_of=lambda item: item["id"]) -> dict[str, str]:
+    fields = {field_of(item): _encode(item) for item in items}
+    fields[META] = _encode(meta)
+    return fields
+
+
+def _resource_fields(resources: dict, meta: dict) -> dict[str, str]:
+    fields = {}
+    for prefix, group in RESOURCE_KINDS.items():
+        for item in resources[group]:
+            fields[f"{prefix}:{item['id']}"] = _encode(item)
+    fields[META] = _encode(
+        {**meta, "cluster": resources["cluster"], "datacenter_id": resources["datacenter_id"]}
+    )
+    return fields
+
+
+def snapshot_hashes(snapshot: Snapshot, fetched_at: float) -> dict[str, dict[str, str]]:
+    """Every hash a snapshot replaces, as key -> fields (pure; tests call it directly)."""
+    meta = {"fetched_at": fetched_at, "scope": snapshot.scope.label}
+    hashes: dict[str, dict[str, str]] = {}
+    if snapshot.scope.kind == Scope.ALL:
+        hashes[datacenters_key()] = _hash_fields(snapshot.datacenters, meta)
+    if snapshot.scope.kind in {Scope.ALL, Scope.DATACENTER}:
+        for kind in ("clusters", "templates", "vms", "folders"):
+            for datacenter_id, items in getattr(snapshot, kind).items():
+                hashes[datacenter_key(datacenter_id, kind)] = _hash_fields(items, meta)
+    for cluster_id, resources in snapshot.resources.items():
+        hashes[resources_key(cluster_id)] = _resource_fields(resources, meta)
+    return hashes
+
+
+def _known_children(client: redis.Redis, scope: Scope) -> tuple[list[str], list[str]]:
+    """The datacenter and cluster ids the cache holds now within a scope."""
+    if scope.kind == Scope.ALL:
+        datacenter_ids = [
+            k.decode() for k in client.hkeys(datacenters_key()) if k.decode() not in {META, ERROR}
+        ]
+    elif scope.kind == Scope.DATACENTER:
+        datacenter_ids = [scope.id]
+    else:
+        return [], [scope.id]
+    pipe = client.pipeline(transaction=False)
+    for datacenter_id in datacenter_ids:
+        pipe.hkeys(datacenter_key(datacenter_id, "clusters"))
+    cluster_ids = [
+        field.decode() for fields in pipe.execute() for field in fields if field.decode() not in {META, ERROR}
+    ]
+    return datacenter_ids, cluster_ids
+
+
+def write_snapshot(snapshot: Snapshot, fetched_at: float | None = None) -> list[str]:
+    """Replace the snapshot's scope in the cache atomically; return the keys written."""
+    fetched_at = fetched_at or time.time()
+    hashes = snapshot_hashes(snapshot, fetched_at)
+    token = uuid.uuid4().hex
+    with breaker.guard():
+        client = _client()
+        old_datacenters, old_clusters = _known_children(client, snapshot.scope)
+        staged = client.pipeline(transaction=False)
+        temp_keys = {}
+        for n, (key, fields) in enumerate(hashes.items()):
+            temp = f"{PREFIX}tmp:{token}:{n}"
+            temp_keys[key] = temp
+            staged.hset(temp, mapping=fields)
+            staged.expire(temp, ttl_for(key))
+        staged.execute()
+
+        gone = []
+        if snapshot.scope.kind in {Scope.ALL, Scope.DATACENTER}:
+            kept_datacenters = {d["id"] for d in snapshot.datacenters}
+            for datacenter_id in old_datacenters:
+                if datacenter_id not in kept_datacenters:
+                    gone += [
+                        datacenter_key(datacenter_id, k) for k in ("clusters", "templates", "vms", "folders")
+                    ]
+            gone += [resources_key(c) for c in old_clusters if c not in snapshot.resources]
+
+        swap = client.pipeline(transaction=True)
+        for key, temp in temp_keys.items():
+            swap.rename(temp, key)
+        if gone:
+            swap.delete(*gone)
+        swap.execute()
+
+        if snapshot.scope.kind == Scope.CLUSTER:
+            _merge_cluster(client, snapshot, fetched_at)
+    return list(hashes)
+
+
+def _merge_cluster(client: redis.Redis, snapshot: Snapshot, fetched_at: float) -> None:
+    """A cluster refresh updates the cluster's entry and its VMs in its datacenter's hashes."""
+    cluster_id = snapshot.scope.id
+    for datacenter_id, clusters in snapshot.clusters.items():
+        clusters_key = datacenter_key(datacenter_id, "clusters")
+        vms_key = datacenter_key(datacenter_id, "vms")
+        new_vms = {vm["id"]: _encode(vm) for vm in snapshot.vms.get(datacenter_id, [])}
+        with client.pipeline(transaction=True) as pipe:
+            for _attempt in range(5):
+                try:
+                    pipe.watch(clusters_key, vms_key)
+                    if not pipe.exists(vms_key) or not pipe.exists(clusters_key):
+                        pipe.unwatch()
+                        return  # the datacenter is not cached: its own refresh will fill it
+                    stale = [
+                        field
+                        for field, value in pipe.hgetall(vms_key).items()
+                        if field.decode() not in {META, ERROR}
+                        and json.loads(value).get("cluster_id") == cluster_id
+                        and field.decode() not in new_vms
+                    ]
+                    pipe.multi()
+                    for cluster in clusters:
+                        pipe.hset(clusters_key, cluster["id"], _encode(cluster))
+                    if stale:
+                        pipe.hdel(vms_key, *stale)
+                    if new_vms:
+                        pipe.hset(vms_key, mapping=new_vms)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+        logger.warning(
+            "cluster %s: its datacenter's VM list changed during 5 merges; left for the next refresh",
+            cluster_id,
+        )
+
+
+def keys_of_scope(scope: Scope) -> list[str]:
+    """The cached keys a scope covers now."""
+    with breaker.guard():
+        client = _client()
+        datacenter_ids, cluster_ids = _known_children(client, scope)
+    keys = [datacenters_key()] if scope.kind == Scope.ALL else []
+    for datacenter_id in datacenter_ids:
+        keys += [datacenter_key(datacenter_id, k) for k in ("clusters", "templates", "vms", "folders")]
+    keys += [resources_key(c) for c in cluster_ids]
+    return keys
+
+
+def forget_scope(scope: Scope) -> None:
+    """vCenter says the scope no longer exists: drop its cached lists."""
+    keys = keys_of_scope(scope)
+    with breaker.guard():
+        pipe = _client().pipeline(transaction=True)
+        if keys:
+            pipe.delete(*keys)
+        if scope.kind == Scope.DATACENTER:
+            pipe.hdel(datacenters_key(), scope.id)
+        pipe.execute()
+
+
+# Only a live key is touched: one that expired meanwhile must not come back holding just an error.
+_KEEP_ALIVE_WITH_ERROR = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+def record_failure(scope: Scope, message: str, failed_at: float | None = None) -> int:
+    """A failed refresh keeps the last good data alive for another TTL and notes the error on it.
+
+    Returns how many cached keys were kept.
+    """
+    error = _encode({"at": failed_at or time.time(), "message": message})
+    keys = keys_of_scope(scope)
+    with breaker.guard():
+        keep = _client().register_script(_KEEP_ALIVE_WITH_ERROR)
+        pipe = _client().pipeline(transaction=False)
+        for key in keys:
+            keep(keys=[key], args=[ERROR, error, ttl_for(key)], client=pipe)
+        present = [key for key, kept in zip(keys, pipe.execute(), strict=True) if kept]
+    return len(present)
+
+
+# --- Locks and de-duplication ------------------------------------------------------------------
+
+
+@contextmanager
+def refresh_lock(scope: Scope, blocking_timeout: float = 0) -> Iterator[bool]:
+    """Single flight: hold the scope's refresh lock while collecting; yields whether we got it.
+
+    The lock expires after INVENTORY_LOCK_TIMEOUT (a crashed worker cannot hold it
+    forever); a thread extends it while the collection runs, however long that is.
+    """
+    timeout = settings.INVENTORY_LOCK_TIMEOUT
+    with breaker.guard():
+        lock = _client().lock(
+            _lock_key(scope),
+            timeout=timeout,
+            blocking=blocking_timeout > 0,
+            blocking_timeout=blocking_timeout or None,
+            sleep=0.1,
+        )
+        acquired = lock.acquire()
+    if not acquired:
+        yield False
+        return
+    done = threading.Event()
+
+    def keep_alive() -> None:
+        while not done.wait(timeout / 3):
+            try:
+                lock.reacquire()
+            except Exception as error:  # Redis gone: the collection finishes; its write will fail loudly
+                logger.warning("could not extend refresh lock for %s: %s", scope.label, error)
+                return
+
+    keeper = threading.Thread(target=keep_alive, name=f"lock-keeper-{scope.label}", daemon=True)
+    keeper.start()
+    try:
+        yield True
+    finally:
+        done.set()
+        keeper.join()
+        try:
+            lock.release()
+        except Exception as error:
+            logger.warning("could not release refresh lock for %s: %s", scope.label, error)
+
+
+def refresh_running(scope: Scope) -> bool:
+    with breaker.guard():
+        return bool(_client().exists(_lock_key(scope)))
+
+
+def claim_refresh_request(scope: Scope, seconds: int = 60) -> bool:
+    """True for the first caller in `seconds`: a burst of stale reads enqueues one refresh."""
+    with breaker.guard():
+        return bool(_client().set(_pending_key(scope), "1", nx=True, ex=seconds))
+
+
+def clear_refresh_request(scope: Scope) -> None:
+    with breaker.guard():
+        _client().delete(_pending_key(scope))
+
+
+# --- Overview (admin) --------------------------------------------------------------------------
+
+
+@dataclass
+class ScopeSummary:
+    key: str
+    objects: int
+    fetched_at: float
+    ttl: int
+    error: dict | None
+
+
+def overview() -> list[ScopeSummary]:
+    """Every cached hash with its object count, age and TTL left."""
+    keys = keys_of_scope(Scope.everything())
+    with breaker.guard():
+        pipe = _client().pipeline(transaction=False)
+        for key in keys:
+            pipe.hlen(key)
+            pipe.ttl(key)
+            pipe.hmget(key, [META, ERROR])
+        replies = pipe.execute()
+    summaries = []
+    for i, key in enumerate(keys):
+        length, ttl, (meta, error) = replies[3 * i : 3 * i + 3]
+        if not length:
+            continue
+        summaries.append(
+            ScopeSummary(
+                key=key.removeprefix(PREFIX),
+                objects=length - (meta is not None) - (error is not None),
+                fetched_at=float(json.loads(meta).get("fetched_at", 0)) if meta else 0.0,
+                ttl=ttl,
+                error=json.loads(error) if error else None,
+            )
+        )
+    return summaries

@@ -1,0 +1,214 @@
+"""Cache-first reads of the inventory: what the request form and the API ask for.
+
+A read answers from Redis whenever Redis holds the list, however old: past the
+soft age it still answers at once and queues a background refresh. Only a cold
+miss (the list is not cached at all) waits for vCenter, and concurrent cold
+misses wait for one collection (single flight) for a bounded time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from inventory import cache, tasks
+from inventory.cache import CachedHash
+from inventory.choices import RefreshOutcome, RefreshTrigger
+from inventory.refresh import refresh
+from inventory.vsphere import Scope
+
+logger = logging.getLogger(__name__)
+
+
+class NotFound(Exception):
+    pass
+
+
+class Ambiguous(Exception):
+    def __init__(self, message: str, ids: list[str]):
+        super().__init__(message)
+        self.ids = ids
+
+
+class Unavailable(Exception):
+    """The list is not cached and cannot be collected now; the message is for people."""
+
+    def __init__(self, message: str, retry_after: int = 10):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class Listing:
+    """Objects from the cache and how fresh they are."""
+
+    items: list[dict]
+    fetched_at: float
+    stale: bool
+    refresh_error: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    def by_id(self) -> dict[str, dict]:
+        return {item["id"]: item for item in self.items}
+
+
+def _sorted(items: dict[str, dict]) -> list[dict]:
+    return sorted(items.values(), key=lambda item: (item.get("path") or item.get("name", ""), item["id"]))
+
+
+def _listing(cached: CachedHash, stale: bool) -> Listing:
+    return Listing(
+        items=_sorted(cached.items),
+        fetched_at=cached.fetched_at,
+        stale=stale,
+        refresh_error=cached.error,
+    )
+
+
+def _revalidate(cached: CachedHash, scope: Scope) -> bool:
+    """Log the hit; past the soft age, queue a refresh (once per burst). Returns whether it is stale."""
+    age = cached.age()
+    stale = age > settings.INVENTORY_SOFT_AGE or cached.error is not None
+    logger.info("inventory cache %s key=%s age=%.0fs", "stale" if stale else "hit", cached.key, age)
+    if stale:
+        try:
+            tasks.enqueue_refresh(scope, RefreshTrigger.STALE_READ)
+        except cache.CacheUnavailable as error:
+            logger.warning("could not queue a refresh of %s: %s", scope.label, error)
+    return stale
+
+
+def _fill(key: str, scope: Scope) -> CachedHash | None:
+    """Cold miss: collect `scope` now, or wait (bounded) for the collection already running."""
+    logger.info("inventory cache miss key=%s: collecting %s", key, scope.label)
+    deadline = time.monotonic() + settings.INVENTORY_COLD_WAIT
+    run = refresh(scope, RefreshTrigger.COLD_MISS)
+    if run is not None:
+        if run.outcome == RefreshOutcome.NOT_FOUND:
+            raise NotFound(run.error)
+        if run.outcome == RefreshOutcome.FAILED:
+            raise Unavailable(
+                f"The vSphere inventory is not cached yet and vCenter cannot be read: {run.error}"
+            )
+        return cache.read_hash(key)
+    # Another request or worker is collecting this scope: wait for its result.
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        cached = cache.read_hash(key)
+        if cached is not None:
+            return cached
+        if not cache.refresh_running(scope):
+            return cache.read_hash(key)
+    raise Unavailable(
+        "The vSphere inventory is still being collected from vCenter; try again in a few seconds.",
+        retry_after=5,
+    )
+
+
+def _require(cached: CachedHash | None, what: str) -> CachedHash:
+    if cached is None:
+        raise NotFound(f"{what} is not in the vSphere inventory")
+    return cached
+
+
+# --- Public reads ------------------------------------------------------------------------------
+
+
+def datacenters() -> Listing:
+    key = cache.datacenters_key()
+    cached = cache.read_hash(key)
+    if cached is None:
+        return _listing(_require(_fill(key, Scope.everything()), "no datacenter"), stale=False)
+    return _listing(cached, _revalidate(cached, Scope.everything()))
+
+
+def datacenter(datacenter_id: str) -> dict:
+    found = datacenters().by_id().get(datacenter_id)
+    if found is None:
+        raise NotFound(f"datacenter {datacenter_id} is not in the vSphere inventory")
+    return found
+
+
+def datacenter_named(name: str) -> dict:
+    matches = [dc for dc in datacenters().items if dc["name"] == name]
+    if not matches:
+        raise NotFound(f"no datacenter is named {name!r}")
+    if len(matches) > 1:
+        ids = [dc["id"] for dc in matches]
+        raise Ambiguous(f"{len(matches)} datacenters are named {name!r}; ask by id", ids)
+    return matches[0]
+
+
+def _datacenter_list(datacenter_id: str, kind: str) -> Listing:
+    key = cache.datacenter_key(datacenter_id, kind)
+    scope = Scope.datacenter(datacenter_id)
+    cached = cache.read_hash(key)
+    if cached is not None:
+        # A datacenter that vanished has its keys deleted, so a cached list means it exists.
+        return _listing(cached, _revalidate(cached, scope))
+    datacenter(datacenter_id)  # 404 for an unknown datacenter, before any vCenter call
+    return _listing(_require(_fill(key, scope), f"datacenter {datacenter_id}"), stale=False)
+
+
+def clusters(datacenter_id: str) -> Listing:
+    return _datacenter_list(datacenter_id, "clusters")
+
+
+def templates(datacenter_id: str) -> Listing:
+    return _datacenter_list(datacenter_id, "templates")
+
+
+def folders(datacenter_id: str) -> Listing:
+    return _datacenter_list(datacenter_id, "folders")
+
+
+def vms(datacenter_id: str) -> Listing:
+    return _datacenter_list(datacenter_id, "vms")
+
+
+@dataclass
+class ClusterResources:
+    cluster: dict
+    datacenter_id: str
+    resource_pools: list[dict]
+    datastores: list[dict]
+    networks: list[dict]
+    templates: Listing
+    fetched_at: float
+    stale: bool
+    refresh_error: dict | None
+
+
+def cluster_resources(cluster_id: str) -> ClusterResources:
+    """A cluster's pools, datastores and networks, and its datacenter's templates."""
+    key = cache.resources_key(cluster_id)
+    cached = cache.read_hash(key)
+    if cached is None:
+        if (
+            cache.read_hash(cache.datacenters_key()) is not None
+            and cache.datacenter_of_cluster(cluster_id) is None
+        ):
+            raise NotFound(f"cluster {cluster_id} is not in the vSphere inventory")
+        cached = _require(_fill(key, Scope.cluster(cluster_id)), f"cluster {cluster_id}")
+        stale = False
+    else:
+        stale = _revalidate(cached, Scope.cluster(cluster_id))
+    datacenter_id = cached.meta["datacenter_id"]
+    grouped = cache.resources_from(cached)
+    return ClusterResources(
+        cluster=cached.meta["cluster"],
+        datacenter_id=datacenter_id,
+        templates=templates(datacenter_id),
+        fetched_at=cached.fetched_at,
+        stale=stale,
+        refresh_error=cached.error,
+        **grouped,
+    )
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="seconds")

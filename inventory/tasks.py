@@ -1,0 +1,91 @@
+"""Background jobs of the inventory (django-q2): full and scoped refreshes, and their schedule."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+from inventory import cache
+from inventory.choices import RefreshOutcome, RefreshTrigger
+from inventory.refresh import refresh
+from inventory.vsphere import Scope
+
+logger = logging.getLogger(__name__)
+
+SCHEDULE_NAME = "inventory: full refresh"
+
+
+class RefreshFailed(Exception):
+    pass
+
+
+def refresh_scope(scope_label: str, trigger: str = RefreshTrigger.SCHEDULE) -> dict:
+    """The job: refresh one scope ("all", "datacenter:<id>", "cluster:<id>")."""
+    scope = Scope.from_label(scope_label)
+    try:
+        run = refresh(scope, trigger)
+    finally:
+        try:
+            cache.clear_refresh_request(scope)
+        except cache.CacheUnavailable:
+            pass  # the claim expires on its own
+    if run is None:
+        return {"scope": scope_label, "outcome": RefreshOutcome.SKIPPED}
+    if run.outcome == RefreshOutcome.FAILED:
+        # Failing the task puts it on django-q2's "Failed tasks" page as well as on the run.
+        raise RefreshFailed(run.error)
+    return {"scope": scope_label, "outcome": run.outcome, "run": run.pk, "counts": run.object_counts}
+
+
+def refresh_all(trigger: str = RefreshTrigger.SCHEDULE) -> dict:
+    return refresh_scope(Scope.everything().label, trigger)
+
+
+def enqueue_refresh(scope: Scope, trigger: str) -> bool:
+    """Queue a refresh of `scope` unless one was queued moments ago; never waits for vCenter."""
+    if not cache.claim_refresh_request(scope):
+        return False
+    transaction.on_commit(
+        lambda: async_task(
+            "inventory.tasks.refresh_scope",
+            scope.label,
+            trigger,
+            task_name=f"refresh {scope.label} ({trigger})",
+            group="inventory",
+        )
+    )
+    return True
+
+
+def register_schedule() -> Schedule | None:
+    """The periodic full refresh, registered idempotently (safe to call at every deploy)."""
+    minutes = settings.INVENTORY_REFRESH_MINUTES
+    if minutes <= 0:
+        Schedule.objects.filter(name=SCHEDULE_NAME).delete()
+        return None
+    schedule, _ = Schedule.objects.update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={
+            "func": "inventory.tasks.refresh_all",
+            "kwargs": {"trigger": RefreshTrigger.SCHEDULE},
+            "schedule_type": Schedule.MINUTES,
+            "minutes": minutes,
+            "repeats": -1,
+        },
+        # A new schedule would run at once; the deploy's warm_cache has just filled the cache.
+        create_defaults={
+            "func": "inventory.tasks.refresh_all",
+            "kwargs": {"trigger": RefreshTrigger.SCHEDULE},
+            "schedule_type": Schedule.MINUTES,
+            "minutes": minutes,
+            "repeats": -1,
+            "next_run": timezone.now() + timedelta(minutes=minutes),
+        },
+    )
+    return schedule

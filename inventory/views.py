@@ -1,0 +1,106 @@
+"""The inventory's JSON API: the request form's data source, served from the cache."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from inventory import cache, catalog
+from inventory.catalog import Listing
+
+
+def json_api(view: Callable[..., dict]) -> Callable[..., JsonResponse]:
+    """Turn a view's dict into JSON, and the catalog's errors into JSON 4xx/5xx answers."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        try:
+            return JsonResponse(view(request, *args, **kwargs), json_dumps_params={"ensure_ascii": False})
+        except catalog.NotFound as error:
+            return JsonResponse({"error": str(error)}, status=404)
+        except catalog.Ambiguous as error:
+            return JsonResponse({"error": str(error), "ids": error.ids}, status=409)
+        except catalog.Unavailable as error:
+            response = JsonResponse({"error": str(error)}, status=503)
+            response["Retry-After"] = str(error.retry_after)
+            return response
+        except cache.CacheUnavailable as error:
+            response = JsonResponse({"error": f"The inventory is unavailable: {error}."}, status=503)
+            response["Retry-After"] = "5"
+            return response
+
+    return require_GET(wrapper)
+
+
+def freshness(*listings: Listing) -> dict:
+    """How fresh an answer is: the oldest fetch time of the lists it combines."""
+    errors = [listing.refresh_error for listing in listings if listing.refresh_error]
+    return {
+        "fetched_at": catalog.iso(min(listing.fetched_at for listing in listings)),
+        "stale": any(listing.stale for listing in listings),
+        "refresh_error": errors[0] if errors else None,
+    }
+
+
+def _brief(item: dict) -> dict:
+    return {"id": item["id"], "name": item["name"]}
+
+
+@json_api
+def datacenters(request: HttpRequest) -> dict:
+    listing = catalog.datacenters()
+    return {"datacenters": listing.items, **freshness(listing)}
+
+
+@json_api
+def clusters_by_datacenter_name(request: HttpRequest, datacenter_name: str) -> dict:
+    datacenter = catalog.datacenter_named(datacenter_name)
+    listing = catalog.clusters(datacenter["id"])
+    return {"datacenter": _brief(datacenter), "clusters": listing.items, **freshness(listing)}
+
+
+@json_api
+def datacenter_clusters(request: HttpRequest, datacenter_id: str) -> dict:
+    listing = catalog.clusters(datacenter_id)
+    return {"datacenter": {"id": datacenter_id}, "clusters": listing.items, **freshness(listing)}
+
+
+@json_api
+def datacenter_templates(request: HttpRequest, datacenter_id: str) -> dict:
+    listing = catalog.templates(datacenter_id)
+    return {"datacenter": {"id": datacenter_id}, "templates": listing.items, **freshness(listing)}
+
+
+@json_api
+def datacenter_folders(request: HttpRequest, datacenter_id: str) -> dict:
+    listing = catalog.folders(datacenter_id)
+    return {"datacenter": {"id": datacenter_id}, "folders": listing.items, **freshness(listing)}
+
+
+@json_api
+def datacenter_vms(request: HttpRequest, datacenter_id: str) -> dict:
+    listing = catalog.vms(datacenter_id)
+    return {"datacenter": {"id": datacenter_id}, "vms": listing.items, **freshness(listing)}
+
+
+@json_api
+def cluster_resources(request: HttpRequest, cluster_id: str) -> dict:
+    resources = catalog.cluster_resources(cluster_id)
+    own = Listing(
+        items=[],
+        fetched_at=resources.fetched_at,
+        stale=resources.stale,
+        refresh_error=resources.refresh_error,
+    )
+    return {
+        "cluster": resources.cluster,
+        "datacenter": {"id": resources.datacenter_id},
+        "resource_pools": resources.resource_pools,
+        "datastores": resources.datastores,
+        "networks": resources.networks,
+        "templates": resources.templates.items,
+        **freshness(own, resources.templates),
+    }

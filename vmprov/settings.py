@@ -1,0 +1,153 @@
+"""vmprov settings: everything a deployment changes comes from the environment."""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from vmprov.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is not set (or set DEBUG=true for a local run)")
+    SECRET_KEY = "django-insecure-local-development-only"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "inventory",
+    "provisioning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "vmprov.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "vmprov.urls"
+WSGI_APPLICATION = "vmprov.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "vmprov" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite file by default, PostgreSQL in production (DATABASE_URL) ---
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the django-q2 cluster write at once: WAL lets readers
+    # run beside the writer, IMMEDIATE takes the write lock up front (no
+    # deadlock on upgrade), and the timeout waits for it instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: the inventory cache. JSON only (never pickle), short timeouts ---
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.5)
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "vmprov",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+        },
+    }
+}
+# Sessions live in the database so that logging in works while Redis is down.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# --- Auth ---
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+# --- vCenter (same names the Terraform vsphere provider reads) ---
+VSPHERE_SERVER = env_str("VSPHERE_SERVER")
+VSPHERE_USER = env_str("VSPHERE_USER")
+VSPHERE_PASSWORD = env_str("VSPHERE_PASSWORD")
+VSPHERE_ALLOW_UNVERIFIED_SSL = env_bool("VSPHERE_ALLOW_UNVERIFIED_SSL", False)
+VSPHERE_TIMEOUT = env_float("VSPHERE_TIMEOUT", 20)
+VSPHERE_PAGE_SIZE = env_int("VSPHERE_PAGE_SIZE", 500)
+
+# --- Inventory cache ages (seconds) ---
+INVENTORY_SOFT_AGE = env_int("INVENTORY_SOFT_AGE", 300)
+INVENTORY_TTL = env_int("INVENTORY_TTL", 86400)
+INVENTORY_TEMPLATE_TTL = env_int("INVENTORY_TEMPLATE_TTL", 604800)
+# How long a cold miss waits for another process's collection before 503.
+INVENTORY_COLD_WAIT = env_float("INVENTORY_COLD_WAIT", 15)
+# Lock timeout for one collection; a running collection keeps extending it.
+INVENTORY_LOCK_TIMEOUT = env_int("INVENTORY_LOCK_TIMEOUT", 60)
+# After a Redis failure, calls fail fast for this long before Redis is tried again.
+INVENTORY_REDIS_BREAKER_SECONDS = env_float("INVENTORY_REDIS_BREAKER_SECONDS", 5)
+# Periodic full refresh (minutes); 0 turns the schedule off.
+INVENTORY_REFRESH_MINUTES = env_int("INVENTORY_REFRESH_MINUTES", 4)
+
+# --- Background jobs (django-q2, ORM broker: at-least-once, survives a Redis outage) ---
+Q_CLUSTER = {
+    "name": "vmprov",
+    "orm": "default",
+    "workers": env_int("Q_WORKERS", 2),
+    "timeout": env_int("Q_TIMEOUT", 600),
+    "retry": env_int("Q_RETRY", 720),
+    "max_attempts": 3,
+    "catch_up": False,
+    "save_limit": 500,
+    "poll": 0.5,
+}
+
+# --- Internationalization / static ---
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}
