@@ -113,9 +113,7 @@ class CircuitBreaker:
             with self._lock:
                 self._reason = str(error) or type(error).__name__
                 self._open_until = time.monotonic() + settings.INVENTORY_REDIS_BREAKER_SECONDS
-            logger.error(
-                "Redis unavailable, failing fast for %ss: %s", settings.INVENTORY_REDIS_BREAKER_SECONDS, error
-            )
+            logger.error("Redis unavailable, failing fast for %ss: %s", settings.INVENTORY_REDIS_BREAKER_SECONDS, error)
             raise CacheUnavailable(
                 f"the inventory cache (Redis at {redis_location()}) is unavailable: {self._reason}"
             ) from None
@@ -233,9 +231,7 @@ def _resource_fields(resources: dict, meta: dict) -> dict[str, str]:
     for prefix, group in RESOURCE_KINDS.items():
         for item in resources[group]:
             fields[f"{prefix}:{item['id']}"] = _encode(item)
-    fields[META] = _encode(
-        {**meta, "cluster": resources["cluster"], "datacenter_id": resources["datacenter_id"]}
-    )
+    fields[META] = _encode({**meta, "cluster": resources["cluster"], "datacenter_id": resources["datacenter_id"]})
     return fields
 
 
@@ -257,9 +253,7 @@ def snapshot_hashes(snapshot: Snapshot, fetched_at: float) -> dict[str, dict[str
 def _known_children(client: redis.Redis, scope: Scope) -> tuple[list[str], list[str]]:
     """The datacenter and cluster ids the cache holds now within a scope."""
     if scope.kind == Scope.ALL:
-        datacenter_ids = [
-            k.decode() for k in client.hkeys(datacenters_key()) if k.decode() not in {META, ERROR}
-        ]
+        datacenter_ids = [k.decode() for k in client.hkeys(datacenters_key()) if k.decode() not in {META, ERROR}]
     elif scope.kind == Scope.DATACENTER:
         datacenter_ids = [scope.id]
     else:
@@ -295,9 +289,7 @@ def write_snapshot(snapshot: Snapshot, fetched_at: float | None = None) -> list[
             kept_datacenters = {d["id"] for d in snapshot.datacenters}
             for datacenter_id in old_datacenters:
                 if datacenter_id not in kept_datacenters:
-                    gone += [
-                        datacenter_key(datacenter_id, k) for k in ("clusters", "templates", "vms", "folders")
-                    ]
+                    gone += [datacenter_key(datacenter_id, k) for k in ("clusters", "templates", "vms", "folders")]
             gone += [resources_key(c) for c in old_clusters if c not in snapshot.resources]
 
         swap = client.pipeline(transaction=True)

@@ -91,9 +91,7 @@ def _fill(key: str, scope: Scope) -> CachedHash | None:
         if run.outcome == RefreshOutcome.NOT_FOUND:
             raise NotFound(run.error)
         if run.outcome == RefreshOutcome.FAILED:
-            raise Unavailable(
-                f"The vSphere inventory is not cached yet and vCenter cannot be read: {run.error}"
-            )
+            raise Unavailable(f"The vSphere inventory is not cached yet and vCenter cannot be read: {run.error}")
         return cache.read_hash(key)
     # Another request or worker is collecting this scope: wait for its result.
     while time.monotonic() < deadline:
@@ -188,10 +186,7 @@ def cluster_resources(cluster_id: str) -> ClusterResources:
     key = cache.resources_key(cluster_id)
     cached = cache.read_hash(key)
     if cached is None:
-        if (
-            cache.read_hash(cache.datacenters_key()) is not None
-            and cache.datacenter_of_cluster(cluster_id) is None
-        ):
+        if cache.read_hash(cache.datacenters_key()) is not None and cache.datacenter_of_cluster(cluster_id) is None:
             raise NotFound(f"cluster {cluster_id} is not in the vSphere inventory")
         cached = _require(_fill(key, Scope.cluster(cluster_id)), f"cluster {cluster_id}")
         stale = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -31,10 +32,8 @@ def refresh_scope(scope_label: str, trigger: str = RefreshTrigger.SCHEDULE) -> d
     try:
         run = refresh(scope, trigger)
     finally:
-        try:
+        with contextlib.suppress(cache.CacheUnavailable):  # the claim expires on its own
             cache.clear_refresh_request(scope)
-        except cache.CacheUnavailable:
-            pass  # the claim expires on its own
     if run is None:
         return {"scope": scope_label, "outcome": RefreshOutcome.SKIPPED}
     if run.outcome == RefreshOutcome.FAILED:

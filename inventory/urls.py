@@ -13,9 +13,7 @@ urlpatterns = [
         name="clusters-by-name",
     ),
     path("hierarchical/datacenters/<str:datacenter_id>/clusters", views.datacenter_clusters, name="clusters"),
-    path(
-        "hierarchical/datacenters/<str:datacenter_id>/templates", views.datacenter_templates, name="templates"
-    ),
+    path("hierarchical/datacenters/<str:datacenter_id>/templates", views.datacenter_templates, name="templates"),
     path("hierarchical/datacenters/<str:datacenter_id>/folders", views.datacenter_folders, name="folders"),
     path("hierarchical/datacenters/<str:datacenter_id>/vms", views.datacenter_vms, name="vms"),
     path("hierarchical/clusters/<str:cluster_id>/resources", views.cluster_resources, name="resources"),

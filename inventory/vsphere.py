@@ -247,9 +247,7 @@ def session(config: VCenterConfig | None = None) -> Iterator[Session]:
     try:
         yield Session(service_instance, counter, config.page_size)
     except (*_NETWORK_ERRORS, vmodl.MethodFault) as error:
-        raise VCenterError(
-            f"vCenter {config.server} failed during the refresh: {describe_fault(error)}"
-        ) from None
+        raise VCenterError(f"vCenter {config.server} failed during the refresh: {describe_fault(error)}") from None
     finally:
         try:
             connect.Disconnect(service_instance)
@@ -320,9 +318,7 @@ def _kind(obj: Any) -> str:
 def retrieve(session: Session, spec: Any) -> Iterator[Entity]:
     """RetrievePropertiesEx, then ContinueRetrievePropertiesEx while vCenter hands out page tokens."""
     collector = session.content.propertyCollector
-    result = collector.RetrievePropertiesEx(
-        [spec], PropertyCollector.RetrieveOptions(maxObjects=session.page_size)
-    )
+    result = collector.RetrievePropertiesEx([spec], PropertyCollector.RetrieveOptions(maxObjects=session.page_size))
     while result is not None:
         for content in result.objects or []:
             props = {prop.name: prop.val for prop in content.propSet or []}
@@ -374,9 +370,7 @@ def collect(session: Session, scope: Scope) -> Snapshot:
         property_specs = [PropertyCollector.PropertySpec(type=t, pathSet=p) for t, p in _PROPERTIES.items()]
         try:
             entities = list(
-                retrieve(
-                    session, PropertyCollector.FilterSpec(objectSet=object_specs, propSet=property_specs)
-                )
+                retrieve(session, PropertyCollector.FilterSpec(objectSet=object_specs, propSet=property_specs))
             )
         except vmodl.fault.ManagedObjectNotFound:
             raise VCenterObjectNotFound(f"vCenter has no {scope.kind} {scope.id}") from None
@@ -386,10 +380,7 @@ def collect(session: Session, scope: Scope) -> Snapshot:
     template_ids = [e.id for e in entities if e.kind == "VirtualMachine" and e.props.get("config.template")]
     if template_ids:
         spec = PropertyCollector.FilterSpec(
-            objectSet=[
-                PropertyCollector.ObjectSpec(obj=vim.VirtualMachine(i, stub), skip=False)
-                for i in template_ids
-            ],
+            objectSet=[PropertyCollector.ObjectSpec(obj=vim.VirtualMachine(i, stub), skip=False) for i in template_ids],
             propSet=[PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=_TEMPLATE_PROPERTIES)],
         )
         details = {e.id: e.props for e in retrieve(session, spec)}

@@ -36,15 +36,11 @@ class Command(BaseCommand):
             progress=lambda message: self.stdout.write(f"  {message}"),
         )
         if run is None:
-            raise CommandError(
-                f"another refresh held the lock for more than {wait:.0f} s; nothing was collected"
-            )
+            raise CommandError(f"another refresh held the lock for more than {wait:.0f} s; nothing was collected")
         if run.outcome != RefreshOutcome.SUCCEEDED:
             raise CommandError(run.error.splitlines()[0])
         register_schedule()
         counts = ", ".join(f"{count} {kind}" for kind, count in run.object_counts.items())
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Cache warm: {counts}; {run.soap_calls} SOAP calls; {time.monotonic() - started:.2f} s"
-            )
+            self.style.SUCCESS(f"Cache warm: {counts}; {run.soap_calls} SOAP calls; {time.monotonic() - started:.2f} s")
         )
