@@ -236,13 +236,14 @@ def session(config: VCenterConfig | None = None) -> Iterator[Session]:
         )
     except vim.fault.InvalidLogin:
         raise VCenterError(f"vCenter {config.server} rejected the login of user {config.user!r}") from None
-    except ssl.SSLCertVerificationError as error:
-        raise VCenterError(
-            f"vCenter {config.server} presented a certificate that does not verify ({error.verify_message}); "
-            "install its CA or set VSPHERE_ALLOW_UNVERIFIED_SSL=true"
-        ) from None
     except (*_NETWORK_ERRORS, vmodl.MethodFault) as error:
-        raise VCenterError(f"cannot reach vCenter {config.server}: {describe_fault(error)}") from None
+        reason = describe_fault(error)
+        if "CERTIFICATE_VERIFY_FAILED" in reason:
+            raise VCenterError(
+                f"vCenter {config.server} presented a certificate that does not verify ({reason}); "
+                "install its CA certificate or set VSPHERE_ALLOW_UNVERIFIED_SSL=true"
+            ) from None
+        raise VCenterError(f"cannot reach vCenter {config.server}: {reason}") from None
     counter.install(service_instance._stub)
     try:
         yield Session(service_instance, counter, config.page_size)

@@ -47,6 +47,7 @@ func main() {
 	delay := flag.Int("delay", 0, "milliseconds added to every SOAP call")
 	methodDelay := flag.String("method-delay", "", "per-method delays, e.g. RetrievePropertiesEx:800,Login:100")
 	jitter := flag.Float64("jitter", 0, "delay jitter (coefficient of variation)")
+	renames := flag.String("rename", "", `JSON {"Type/old name": "new name"}: rename objects vcsim cannot rename through the API (datastores, port groups, pools)`)
 	flag.Parse()
 
 	// The simulator logs every fault; keep our stdout to the one JSON line.
@@ -72,6 +73,7 @@ func main() {
 	defer model.Remove()
 
 	markUplinkPortgroups()
+	renameObjects(*renames)
 	makeTemplates(*templates)
 	assignGuestAddresses()
 
@@ -169,6 +171,42 @@ func assignGuestAddresses() {
 		vm.Summary.Guest.IpAddress = ip
 		if len(vm.Guest.Net) > 0 {
 			vm.Guest.Net[0].IpAddress = []string{ip}
+		}
+	}
+}
+
+// govmomi 0.24's simulator has no Rename_Task for datastores, port groups or
+// resource pools; a real vCenter renames them all, so tests need such names.
+func renameObjects(spec string) {
+	if spec == "" {
+		return
+	}
+	renames := map[string]string{}
+	if err := json.Unmarshal([]byte(spec), &renames); err != nil {
+		fail(fmt.Errorf("bad -rename: %v", err))
+	}
+	for typeAndName, newName := range renames {
+		parts := strings.SplitN(typeAndName, "/", 2)
+		if len(parts) != 2 {
+			fail(fmt.Errorf("bad -rename key %q: want Type/name", typeAndName))
+		}
+		found := false
+		for _, entity := range simulator.Map.All(parts[0]) {
+			if entity.Entity().Name != parts[1] {
+				continue
+			}
+			found = true
+			entity.Entity().Name = newName
+			switch obj := entity.(type) {
+			case *simulator.Datastore:
+				obj.Summary.Name = newName
+			case *simulator.DistributedVirtualPortgroup:
+				obj.Name = newName // mo.Network has its own name field beside ManagedEntity's
+				obj.Config.Name = newName
+			}
+		}
+		if !found {
+			fail(fmt.Errorf("-rename: no %s named %q", parts[0], parts[1]))
 		}
 	}
 }

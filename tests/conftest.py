@@ -1,0 +1,87 @@
+import copy
+
+import pytest
+from django.conf import settings as django_settings
+from django_redis import get_redis_connection
+
+from inventory.cache import breaker
+from tests.services import start_redis, start_vcsim
+from tests.settings import FAKE_REDIS_URL
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache_state():
+    """Every test starts with an empty fake Redis and a closed circuit breaker."""
+    breaker.reset()
+    yield
+    breaker.reset()
+    if django_settings.CACHES["default"]["LOCATION"] == FAKE_REDIS_URL:
+        get_redis_connection("default").flushall()  # the fake server only
+
+
+@pytest.fixture
+def vcsim_factory():
+    """Start vcsim instances with a chosen topology; all are stopped after the test."""
+    started = []
+
+    def start(**topology):
+        instance = start_vcsim(**topology)
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()
+
+
+def use_vcenter(settings, vcsim) -> None:
+    settings.VSPHERE_SERVER = vcsim.server
+    settings.VSPHERE_USER = vcsim.user
+    settings.VSPHERE_PASSWORD = vcsim.password
+    settings.VSPHERE_ALLOW_UNVERIFIED_SSL = True  # vcsim's certificate is self-signed
+    settings.VSPHERE_TIMEOUT = 5
+
+
+@pytest.fixture
+def vcenter(settings, vcsim_factory):
+    """A vcsim with two datacenters (one cluster each), and vmprov pointed at it."""
+    vcsim = vcsim_factory(dc=2)
+    use_vcenter(settings, vcsim)
+    return vcsim
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def real_redis(settings, redis_server):
+    """Point the cache at the tests' own redis-server (emptied first: nothing else uses it)."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["LOCATION"] = redis_server.url
+    caches["default"]["OPTIONS"].pop("CONNECTION_POOL_KWARGS", None)
+    settings.CACHES = caches
+    client = get_redis_connection("default")
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
+def requester(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(
+        "root-admin", password="admin-password", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def logged_in(client, requester):
+    client.force_login(requester)
+    return client

@@ -1,0 +1,141 @@
+"""Real services for the tests: vcsim (built from Debian's govmomi sources) and a throwaway redis-server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+VCSIM_SOURCE = ROOT / "vcsim" / "main.go"
+GOPATH = Path("/usr/share/gocode")
+
+
+class ServiceMissing(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_vcsim() -> Path:
+    """Build vcsim/main.go once per source version; the binary is cached under .cache/."""
+    digest = hashlib.sha256(VCSIM_SOURCE.read_bytes()).hexdigest()[:12]
+    binary = ROOT / ".cache" / f"vcsim-{digest}"
+    if binary.exists():
+        return binary
+    go = shutil.which("go")
+    if go is None or not (GOPATH / "src/github.com/vmware/govmomi/simulator").is_dir():
+        raise ServiceMissing(
+            "vcsim cannot be built: install Go and govmomi's sources "
+            "(apt-get install golang-go golang-github-vmware-govmomi-dev), or run scripts/test which does"
+        )
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOPATH": str(GOPATH), "GO111MODULE": "off", "GOFLAGS": "-mod=mod"}
+    env.setdefault("GOCACHE", str(ROOT / ".cache" / "go-build"))
+    partial = binary.with_suffix(".partial")
+    subprocess.run([go, "build", "-o", str(partial), str(VCSIM_SOURCE)], check=True, env=env, cwd=VCSIM_SOURCE.parent)
+    partial.rename(binary)
+    return binary
+
+
+@dataclass
+class Vcsim:
+    process: subprocess.Popen
+    url: str
+
+    @property
+    def server(self) -> str:
+        return urlsplit(self.url).netloc.rsplit("@", 1)[-1]
+
+    @property
+    def user(self) -> str:
+        return urlsplit(self.url).username or ""
+
+    @property
+    def password(self) -> str:
+        return urlsplit(self.url).password or ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_vcsim(**topology: int | float | str) -> Vcsim:
+    """Start vcsim with flags such as dc=2, cluster=1, vm=3, delay=20; it serves https on a free port."""
+    binary = build_vcsim()
+    args = [str(binary)]
+    for flag, value in topology.items():
+        args.append(f"-{flag.replace('_', '-')}={value}")
+    # stdin is a pipe we never write to: if this process dies, vcsim sees EOF and exits.
+    process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"vcsim did not start: {process.stderr.read()}")
+    return Vcsim(process=process, url=json.loads(line)["url"])
+
+
+@dataclass
+class RedisServer:
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(5)
+
+
+def start_redis() -> RedisServer:
+    """A redis-server of our own on a free port, keeping nothing on disk."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServiceMissing("redis-server is not installed (apt-get install redis-server), or run scripts/test")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return RedisServer(process, port)
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"redis-server did not start on port {port}")

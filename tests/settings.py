@@ -1,0 +1,21 @@
+"""Test settings: vmprov's own, with fakeredis as the default cache (real Redis via fixtures)."""
+
+import os
+
+import fakeredis
+
+os.environ.setdefault("SECRET_KEY", "vmprov-tests-only")
+
+from vmprov.settings import *  # noqa: F403
+from vmprov.settings import CACHES
+
+# A host name that resolves nowhere: nothing in a unit test can reach a real Redis by mistake.
+FAKE_REDIS_URL = "redis://fakeredis.invalid:6379/0"
+CACHES["default"]["LOCATION"] = FAKE_REDIS_URL
+CACHES["default"]["OPTIONS"]["CONNECTION_POOL_KWARGS"] = {"connection_class": fakeredis.FakeRedisConnection}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+VSPHERE_SERVER = ""
+VSPHERE_USER = ""
+VSPHERE_PASSWORD = ""
+INVENTORY_COLD_WAIT = 5
