@@ -162,9 +162,9 @@ def _decode(key: str, raw: dict[bytes, bytes], ttl: int | None = None) -> Cached
 
 
 def read_hashes(*keys: str) -> list[CachedHash | None]:
-    """HGETALL + TTL of several keys in one round trip."""
+    """HGETALL + TTL of several keys in one round trip, in MULTI/EXEC: all from the same moment."""
     with breaker.guard():
-        pipe = _client().pipeline(transaction=False)
+        pipe = _client().pipeline(transaction=len(keys) > 1)
         for key in keys:
             pipe.hgetall(key)
             pipe.ttl(key)
@@ -409,6 +409,7 @@ def refresh_lock(scope: Scope, blocking_timeout: float = 0) -> Iterator[bool]:
             blocking=blocking_timeout > 0,
             blocking_timeout=blocking_timeout or None,
             sleep=0.1,
+            thread_local=False,  # the keeper thread extends the lock the caller holds
         )
         acquired = lock.acquire()
     if not acquired:

@@ -57,13 +57,18 @@ def redis_server():
     server.stop()
 
 
+def use_redis(settings, url: str) -> None:
+    """Point the cache at a real Redis URL (or at a dead or hung one) instead of fakeredis."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["LOCATION"] = url
+    caches["default"]["OPTIONS"].pop("CONNECTION_POOL_KWARGS", None)
+    settings.CACHES = caches
+
+
 @pytest.fixture
 def real_redis(settings, redis_server):
     """Point the cache at the tests' own redis-server (emptied first: nothing else uses it)."""
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["LOCATION"] = redis_server.url
-    caches["default"]["OPTIONS"].pop("CONNECTION_POOL_KWARGS", None)
-    settings.CACHES = caches
+    use_redis(settings, redis_server.url)
     client = get_redis_connection("default")
     client.flushdb()
     return client

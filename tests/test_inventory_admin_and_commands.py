@@ -1,0 +1,113 @@
+"""warm_cache, the periodic schedule, and the admin's inventory cache page."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_q.models import OrmQ, Schedule
+
+from inventory import cache, tasks
+from inventory.choices import RefreshOutcome, RefreshTrigger
+from inventory.models import RefreshRun
+from tests.conftest import use_redis
+from tests.inventory_data import sample_snapshot
+from tests.services import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.vcsim
+def test_warm_cache_fills_the_cache_and_prints_a_summary(vcenter, real_redis, capsys):
+    call_command("warm_cache")
+    out = capsys.readouterr().out
+    assert "Cache warm: 2 datacenters, 2 clusters" in out
+    assert "SOAP calls" in out
+    run = RefreshRun.objects.get()
+    assert run.trigger == RefreshTrigger.WARM_CACHE and run.outcome == RefreshOutcome.SUCCEEDED
+    assert len(cache.read_hash(cache.datacenters_key()).items) == 2
+    assert Schedule.objects.filter(name=tasks.SCHEDULE_NAME).count() == 1
+
+
+@pytest.mark.vcsim
+def test_warm_cache_waits_for_a_refresh_already_running(vcenter, real_redis, settings):
+    from inventory.vsphere import Scope
+
+    with cache.refresh_lock(Scope.everything()), pytest.raises(CommandError, match="another refresh held the lock"):
+        call_command("warm_cache", wait=0.3)
+    call_command("warm_cache", wait=0.3)
+    assert RefreshRun.objects.filter(outcome=RefreshOutcome.SUCCEEDED).count() == 1
+
+
+def test_warm_cache_fails_with_one_line_when_vcenter_is_unreachable(settings, real_redis):
+    settings.VSPHERE_SERVER = f"127.0.0.1:{free_port()}"
+    settings.VSPHERE_PASSWORD = "do-not-print-me"
+    with pytest.raises(CommandError) as raised:
+        call_command("warm_cache")
+    message = str(raised.value)
+    assert message.startswith("cannot reach vCenter 127.0.0.1:")
+    assert "\n" not in message and "do-not-print-me" not in message
+
+
+def test_warm_cache_fails_with_one_line_when_redis_is_unreachable(settings):
+    use_redis(settings, f"redis://:redis-secret@127.0.0.1:{free_port()}/0")
+    with pytest.raises(CommandError) as raised:
+        call_command("warm_cache")
+    assert "Redis at redis://127.0.0.1:" in str(raised.value)
+    assert "redis-secret" not in str(raised.value)
+
+
+def test_the_periodic_refresh_is_registered_once(settings):
+    settings.INVENTORY_REFRESH_MINUTES = 4
+    tasks.register_schedule()
+    tasks.register_schedule()
+    settings.INVENTORY_REFRESH_MINUTES = 10
+    schedule = tasks.register_schedule()
+    assert Schedule.objects.filter(name=tasks.SCHEDULE_NAME).count() == 1
+    assert schedule.minutes == 10 and schedule.func == "inventory.tasks.refresh_all"
+    settings.INVENTORY_REFRESH_MINUTES = 0
+    tasks.register_schedule()
+    assert not Schedule.objects.filter(name=tasks.SCHEDULE_NAME).exists()
+
+
+def test_the_cache_page_shows_scopes_and_runs_to_staff(client, staff):
+    cache.write_snapshot(sample_snapshot())
+    RefreshRun.objects.create(
+        trigger=RefreshTrigger.SCHEDULE,
+        scope="all",
+        started_at="2026-11-26T03:00:00Z",
+        outcome=RefreshOutcome.FAILED,
+        error="cannot reach vCenter vc01: timed out",
+    )
+    client.force_login(staff)
+    page = client.get("/admin/inventory/refreshrun/cache/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "cluster:domain-c7:resources" in html
+    assert "dc:datacenter-3:templates" in html
+    assert "cannot reach vCenter vc01: timed out" in html
+    assert 'value="cluster:domain-c7"' in html and 'value="datacenter:datacenter-2"' in html
+
+
+def test_the_refresh_buttons_queue_a_collection(client, staff):
+    client.force_login(staff)
+    response = client.post("/admin/inventory/refreshrun/cache/refresh/", {"scope": "cluster:domain-c7"})
+    assert response.status_code == 302
+    task = OrmQ.objects.get().task
+    assert task["func"] == "inventory.tasks.refresh_scope"
+    assert task["args"] == ("cluster:domain-c7", "admin")
+    assert client.get("/admin/inventory/refreshrun/cache/refresh/").status_code == 405
+
+
+def test_the_cache_page_is_for_staff_only(client, requester):
+    client.force_login(requester)
+    response = client.get("/admin/inventory/refreshrun/cache/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    response = client.post("/admin/inventory/refreshrun/cache/refresh/", {"scope": "all"})
+    assert response.status_code == 302
+    assert OrmQ.objects.count() == 0
+
+
+def test_the_cache_page_says_when_redis_is_down(client, staff, settings):
+    use_redis(settings, f"redis://127.0.0.1:{free_port()}/0")
+    client.force_login(staff)
+    page = client.get("/admin/inventory/refreshrun/cache/")
+    assert page.status_code == 200
+    assert "is unavailable" in page.content.decode()
