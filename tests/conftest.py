@@ -5,8 +5,8 @@ from django.conf import settings as django_settings
 from django_redis import get_redis_connection
 
 from inventory.cache import breaker
-from tests.services import start_redis, start_vcsim
 from tests.settings import FAKE_REDIS_URL
+from vcsim import start_redis, start_vcsim
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from tests.conftest import use_redis
 from tests.inventory_data import sample_snapshot
-from tests.services import free_port
+from vcsim import free_port
 
 pytestmark = pytest.mark.django_db
 

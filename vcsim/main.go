@@ -5,8 +5,8 @@
 //   GOPATH=/usr/share/gocode GO111MODULE=off go build -o vcsim main.go
 //
 // On start it prints one JSON line {"url": "https://user:pass@host:port/sdk"}
-// and serves until SIGTERM/SIGINT or until its stdin closes (so a test runner
-// that dies never leaves it behind).
+// and serves until SIGTERM/SIGINT, or with -watch-stdin until its stdin closes
+// (so a test runner that dies never leaves it behind).
 package main
 
 import (
@@ -47,6 +47,7 @@ func main() {
 	delay := flag.Int("delay", 0, "milliseconds added to every SOAP call")
 	methodDelay := flag.String("method-delay", "", "per-method delays, e.g. RetrievePropertiesEx:800,Login:100")
 	jitter := flag.Float64("jitter", 0, "delay jitter (coefficient of variation)")
+	watchStdin := flag.Bool("watch-stdin", false, "exit when stdin closes")
 	renames := flag.String("rename", "", `JSON {"Type/old name": "new name"}: rename objects vcsim cannot rename through the API (datastores, port groups, pools)`)
 	flag.Parse()
 
@@ -89,10 +90,12 @@ func main() {
 
 	done := make(chan os.Signal, 1)
 	signal.Notify(done, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		_, _ = io.Copy(ioutil.Discard, os.Stdin)
-		done <- syscall.SIGTERM
-	}()
+	if *watchStdin {
+		go func() {
+			_, _ = io.Copy(ioutil.Discard, os.Stdin)
+			done <- syscall.SIGTERM
+		}()
+	}
 	<-done
 }
 

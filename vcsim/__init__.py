@@ -1,4 +1,7 @@
-"""Real services for the tests: vcsim (built from Debian's govmomi sources) and a throwaway redis-server."""
+"""vcsim (govmomi's vCenter simulator, built from Debian's sources by main.go) and a throwaway redis-server.
+
+Used by the tests, the benchmark and the demo run (`python -m vcsim`).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-VCSIM_SOURCE = ROOT / "vcsim" / "main.go"
+VCSIM_SOURCE = Path(__file__).resolve().parent / "main.go"
 GOPATH = Path("/usr/share/gocode")
 
 
@@ -38,7 +41,7 @@ def build_vcsim() -> Path:
     if go is None or not (GOPATH / "src/github.com/vmware/govmomi/simulator").is_dir():
         raise ServiceMissing(
             "vcsim cannot be built: install Go and govmomi's sources "
-            "(apt-get install golang-go golang-github-vmware-govmomi-dev), or run scripts/test which does"
+            "(apt-get install golang-go golang-github-vmware-govmomi-dev); scripts/run and scripts/test do"
         )
     binary.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "GOPATH": str(GOPATH), "GO111MODULE": "off", "GOFLAGS": "-mod=mod"}
@@ -79,7 +82,7 @@ class Vcsim:
 def start_vcsim(**topology: int | float | str) -> Vcsim:
     """Start vcsim with flags such as dc=2, cluster=1, vm=3, delay=20; it serves https on a free port."""
     binary = build_vcsim()
-    args = [str(binary)]
+    args = [str(binary), "-watch-stdin"]
     for flag, value in topology.items():
         args.append(f"-{flag.replace('_', '-')}={value}")
     # stdin is a pipe we never write to: if this process dies, vcsim sees EOF and exits.
@@ -109,7 +112,7 @@ def start_redis() -> RedisServer:
     """A redis-server of our own on a free port, keeping nothing on disk."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise ServiceMissing("redis-server is not installed (apt-get install redis-server), or run scripts/test")
+        raise ServiceMissing("redis-server is not installed (apt-get install redis-server); scripts/test does")
     port = free_port()
     process = subprocess.Popen(
         [

@@ -1,0 +1,16 @@
+"""`python -m vcsim build` prints the built binary's path; `python -m vcsim run [flags]` builds and execs it."""
+
+import os
+import sys
+
+from vcsim import build_vcsim
+
+if __name__ == "__main__":
+    command = sys.argv[1] if len(sys.argv) > 1 else "build"
+    binary = build_vcsim()
+    if command == "build":
+        print(binary)
+    elif command == "run":
+        os.execv(binary, [str(binary), *sys.argv[2:]])  # noqa: S606 - our own binary, our own arguments
+    else:
+        sys.exit(f"usage: python -m vcsim build|run [vcsim flags]; not {command!r}")
