@@ -123,6 +123,13 @@ INVENTORY_REDIS_BREAKER_SECONDS = env_float("INVENTORY_REDIS_BREAKER_SECONDS", 5
 # Periodic full refresh (minutes); 0 turns the schedule off.
 INVENTORY_REFRESH_MINUTES = env_int("INVENTORY_REFRESH_MINUTES", 4)
 
+# --- VM requests: bounds the form enforces (low, high) ---
+VMPROV_LIMITS = {
+    "num_cpus": (env_int("VMPROV_MIN_CPUS", 1), env_int("VMPROV_MAX_CPUS", 32)),
+    "memory_mb": (env_int("VMPROV_MIN_MEMORY_MB", 512), env_int("VMPROV_MAX_MEMORY_MB", 262144)),
+    "disk_size_gb": (env_int("VMPROV_MIN_DISK_GB", 1), env_int("VMPROV_MAX_DISK_GB", 4096)),
+}
+
 # --- Background jobs (django-q2, ORM broker: at-least-once, survives a Redis outage) ---
 Q_CLUSTER = {
     "name": "vmprov",

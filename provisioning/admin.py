@@ -1,0 +1,43 @@
+"""Admin: requests with filters and search; history and rendered Terraform read-only."""
+
+from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+
+from provisioning.models import RequestEvent, VMRequest
+
+
+class RequestEventInline(admin.TabularInline):
+    model = RequestEvent
+    fields = ("at", "actor", "from_status", "to_status", "message")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(VMRequest)
+class VMRequestAdmin(admin.ModelAdmin):
+    list_display = ("id", "vm_name", "datacenter_name", "cluster_name", "requester", "status", "created_at")
+    list_filter = ("status", "datacenter_name", "requester", "created_at")
+    search_fields = ("vm_name", "notes", "requester__username", "ipv4_address", "datacenter_name", "cluster_name")
+    date_hierarchy = "created_at"
+    inlines = [RequestEventInline]
+    readonly_fields = ("terraform_files", "config_hash", "status", "created_at", "updated_at")
+    exclude = ("rendered_files",)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # requests come through the form, which checks them against the inventory
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the history is the record: statuses move only through transitions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # nothing is ever deleted, failed and cancelled requests included
+
+    @admin.display(description="Rendered Terraform")
+    def terraform_files(self, obj: VMRequest) -> str:
+        return format_html_join(
+            "", "<h4>{}</h4><pre style='white-space: pre-wrap'>{}</pre>", sorted(obj.rendered_files.items())
+        ) or format_html("<em>{}</em>", "nothing rendered")

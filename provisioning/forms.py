@@ -1,0 +1,204 @@
+"""The VM request form: every choice is checked against the inventory cache, never trusted as posted."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from inventory import cache, catalog
+from provisioning.choices import IpMode
+from provisioning.models import VMRequest
+
+HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# Guest customization vmprov renders: Linux (linux_options). Windows needs windows_options
+# (a computer name of 15 characters at most and an administrator password), which vmprov does not offer.
+UNSUPPORTED_GUESTS = ("windows", "win")
+
+
+class VMRequestForm(forms.Form):
+    datacenter = forms.CharField(max_length=200)
+    cluster = forms.CharField(max_length=200)
+    resource_pool = forms.CharField(max_length=200)
+    datastore = forms.CharField(max_length=1024)
+    network = forms.CharField(max_length=200)
+    folder = forms.CharField(max_length=200)
+    template = forms.CharField(max_length=200)
+    vm_name = forms.CharField(
+        label="VM name",
+        max_length=63,
+        help_text="A host name: lowercase letters, digits and hyphens, at most 63 characters.",
+    )
+    num_cpus = forms.IntegerField(label="CPUs")
+    memory_mb = forms.IntegerField(label="Memory (MB)")
+    disk_size_gb = forms.IntegerField(label="Disk (GB)")
+    ip_mode = forms.ChoiceField(label="Network settings", choices=IpMode.choices, initial=IpMode.DHCP)
+    ipv4_address = forms.CharField(label="IPv4 address", max_length=15, required=False)
+    ipv4_prefix = forms.IntegerField(label="Prefix length", min_value=8, max_value=30, required=False)
+    ipv4_gateway = forms.CharField(label="Gateway", max_length=15, required=False)
+    dns_servers = forms.CharField(label="DNS servers", max_length=200, required=False, help_text="Comma-separated")
+    domain = forms.CharField(max_length=253, required=False)
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Bounds are settings, so they are applied per form rather than at import.
+        for field, (low, high) in settings.VMPROV_LIMITS.items():
+            self.fields[field].validators += [MinValueValidator(low), MaxValueValidator(high)]
+            self.fields[field].widget.attrs.update({"min": low, "max": high})
+        # Filled in by clean(): what the posted ids resolve to in the inventory.
+        self.resolved: dict[str, dict] = {}
+
+    # --- single fields ---
+
+    def clean_vm_name(self) -> str:
+        name = self.cleaned_data["vm_name"].strip()
+        if not HOSTNAME_LABEL.match(name):
+            raise ValidationError(
+                "Use a host name: lowercase letters a-z, digits and hyphens, not starting or ending with a hyphen."
+            )
+        return name
+
+    def clean_domain(self) -> str:
+        domain = self.cleaned_data["domain"].strip().lower().rstrip(".")
+        if domain and not DOMAIN_NAME.match(domain):
+            raise ValidationError("Use a DNS domain such as example.com (letters, digits, hyphens and dots).")
+        return domain
+
+    def clean_ipv4_address(self) -> str:
+        return _ipv4(self.cleaned_data["ipv4_address"], "an address")
+
+    def clean_ipv4_gateway(self) -> str:
+        return _ipv4(self.cleaned_data["ipv4_gateway"], "a gateway")
+
+    def clean_dns_servers(self) -> list[str]:
+        servers = [s.strip() for s in self.cleaned_data["dns_servers"].split(",") if s.strip()]
+        for server in servers:
+            _ipv4(server, "DNS servers")
+        if len(servers) > 4:
+            raise ValidationError("At most four DNS servers.")
+        return servers
+
+    # --- the whole request, against the inventory ---
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("ip_mode") == IpMode.STATIC:
+            self._clean_static_network(data)
+        if any(field in self.errors for field in ("datacenter", "cluster")):
+            return data
+        try:
+            self._clean_placement(data)
+        except (catalog.Unavailable, cache.CacheUnavailable) as error:
+            raise ValidationError(
+                f"The vSphere inventory cannot be read right now, so nothing was saved: {error}"
+            ) from None
+        return data
+
+    def _clean_static_network(self, data: dict) -> None:
+        address, prefix, gateway = data.get("ipv4_address"), data.get("ipv4_prefix"), data.get("ipv4_gateway")
+        for field, value in (("ipv4_address", address), ("ipv4_prefix", prefix), ("ipv4_gateway", gateway)):
+            if not value and field not in self.errors:
+                self.add_error(field, "Required for a static address.")
+        if not (address and prefix and gateway):
+            return
+        network = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+        if ipaddress.IPv4Address(gateway) not in network:
+            self.add_error("ipv4_gateway", f"The gateway is not inside {network}.")
+        elif gateway == address:
+            self.add_error("ipv4_gateway", "The gateway cannot be the VM's own address.")
+        if ipaddress.IPv4Address(address) in (network.network_address, network.broadcast_address):
+            self.add_error("ipv4_address", f"{address} is the network or broadcast address of {network}.")
+
+    def _clean_placement(self, data: dict) -> None:
+        datacenter_id = data["datacenter"]
+        try:
+            datacenter = catalog.datacenter(datacenter_id)
+        except catalog.NotFound:
+            self.add_error("datacenter", "This datacenter is not in the vSphere inventory.")
+            return
+        self.resolved["datacenter"] = datacenter
+
+        cluster = catalog.clusters(datacenter_id).by_id().get(data["cluster"])
+        if cluster is None:
+            self.add_error("cluster", f"This cluster is not in datacenter {datacenter['name']}.")
+            return
+        self.resolved["cluster"] = cluster
+        resources = catalog.cluster_resources(cluster["id"])
+
+        self._resolve(data, "resource_pool", resources.resource_pools, f"cluster {cluster['name']}")
+        datastore = self._resolve(data, "datastore", resources.datastores, f"cluster {cluster['name']}")
+        self._resolve(data, "network", resources.networks, f"cluster {cluster['name']}")
+        self._resolve(data, "folder", catalog.folders(datacenter_id).items, f"datacenter {datacenter['name']}")
+        template = self._resolve(data, "template", resources.templates.items, f"datacenter {datacenter['name']}")
+
+        if datastore is not None:
+            if not datastore["accessible"]:
+                self.add_error("datastore", f"Datastore {datastore['name']} is not accessible.")
+            elif datastore["maintenance_mode"] != "normal":
+                self.add_error("datastore", f"Datastore {datastore['name']} is in maintenance mode.")
+            elif data.get("disk_size_gb") and data["disk_size_gb"] * 2**30 > datastore["free_space"]:
+                self.add_error(
+                    "disk_size_gb",
+                    f"Datastore {datastore['name']} has {datastore['free_space'] // 2**30} GB free.",
+                )
+        if template is not None:
+            guest = (template.get("guest_id") or "").lower()
+            if guest.startswith(UNSUPPORTED_GUESTS):
+                self.add_error(
+                    "template",
+                    f"Template {template['name']} is a Windows guest ({template['guest_id']}); vmprov customizes "
+                    "Linux guests only (Windows needs a computer name of at most 15 characters and an administrator "
+                    "password, which this form does not take).",
+                )
+            elif not template.get("disks"):
+                self.add_error("template", f"Template {template['name']} has no disk to clone.")
+            elif data.get("disk_size_gb") and data["disk_size_gb"] < template["disks"][0]["size_gb"]:
+                self.add_error(
+                    "disk_size_gb",
+                    f"The disk must be at least the template's {template['disks'][0]['size_gb']} GB.",
+                )
+        self._clean_uniqueness(data, datacenter)
+
+    def _resolve(self, data: dict, field: str, items: list[dict], where: str) -> dict | None:
+        if field in self.errors or not data.get(field):
+            return None
+        found = next((item for item in items if item["id"] == data[field]), None)
+        if found is None:
+            self.add_error(field, f"This {self.fields[field].label or field.replace('_', ' ')} is not in {where}.")
+            return None
+        self.resolved[field] = found
+        return found
+
+    def _clean_uniqueness(self, data: dict, datacenter: dict) -> None:
+        vms = catalog.vms(datacenter["id"]).items
+        name = data.get("vm_name")
+        if name:
+            if any(vm["name"].lower() == name for vm in vms):
+                self.add_error("vm_name", f"A VM named {name} already exists in {datacenter['name']}.")
+            elif VMRequest.objects.open().filter(datacenter_id=datacenter["id"], vm_name=name).exists():
+                self.add_error(
+                    "vm_name", f"An open request already asks for a VM named {name} in {datacenter['name']}."
+                )
+        address = data.get("ipv4_address") if data.get("ip_mode") == IpMode.STATIC else None
+        if address and "ipv4_address" not in self.errors:
+            holder = next((vm for vm in vms if address in vm.get("ip_addresses", [])), None)
+            if holder is not None:
+                self.add_error("ipv4_address", f"{address} is already used by VM {holder['name']}.")
+            elif VMRequest.objects.open().filter(datacenter_id=datacenter["id"], ipv4_address=address).exists():
+                self.add_error("ipv4_address", f"{address} is already taken by an open request.")
+
+
+def _ipv4(value: str, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValidationError(f"{value[:40]!r} is not an IPv4 address ({what}).") from None

@@ -1,0 +1,139 @@
+"""VM requests and their history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from provisioning.choices import OPEN_STATUSES, TRANSITIONS, IpMode, RequestStatus
+
+APPROVERS_GROUP = "approvers"
+
+
+class TransitionRefused(Exception):
+    """The request is not in a status it may move from (someone else moved it first, or the move is not allowed)."""
+
+
+class VMRequestQuerySet(models.QuerySet):
+    def visible_to(self, user) -> VMRequestQuerySet:
+        """Requesters see their own requests; approvers and staff see all."""
+        if user.is_staff or user.groups.filter(name=APPROVERS_GROUP).exists():
+            return self
+        return self.filter(requester=user)
+
+    def open(self) -> VMRequestQuerySet:
+        return self.filter(status__in=OPEN_STATUSES)
+
+
+class VMRequest(models.Model):
+    """One VM somebody asked for: where it goes, what it is, and everything that happened to it."""
+
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vm_requests")
+    vm_name = models.CharField(max_length=63)
+
+    # Where: managed object ids (what Terraform gets) and the names shown at submit time.
+    datacenter_id = models.CharField(max_length=200)
+    datacenter_name = models.CharField(max_length=255)
+    cluster_id = models.CharField(max_length=200)
+    cluster_name = models.CharField(max_length=255)
+    resource_pool_id = models.CharField(max_length=200)
+    resource_pool_name = models.CharField(max_length=1024)
+    datastore_id = models.CharField(max_length=1024)
+    datastore_name = models.CharField(max_length=255)
+    network_id = models.CharField(max_length=200)
+    network_name = models.CharField(max_length=255)
+    template_id = models.CharField(max_length=200)
+    template_name = models.CharField(max_length=255)
+    template_uuid = models.CharField(max_length=64)
+    template_details = models.JSONField(default=dict, help_text="The template's hardware at submit time")
+    folder_id = models.CharField(max_length=200)
+    folder_path = models.CharField(max_length=1024, blank=True)
+
+    # What
+    num_cpus = models.PositiveSmallIntegerField()
+    memory_mb = models.PositiveIntegerField()
+    disk_size_gb = models.PositiveIntegerField()
+    ip_mode = models.CharField(max_length=10, choices=IpMode.choices, default=IpMode.DHCP)
+    ipv4_address = models.GenericIPAddressField(protocol="IPv4", null=True, blank=True)
+    ipv4_prefix = models.PositiveSmallIntegerField(null=True, blank=True)
+    ipv4_gateway = models.GenericIPAddressField(protocol="IPv4", null=True, blank=True)
+    dns_servers = models.JSONField(default=list, blank=True)
+    domain = models.CharField(max_length=253, blank=True)
+    notes = models.TextField(blank=True, max_length=2000)
+
+    status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.SUBMITTED)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    # The Terraform vmprov rendered for it: file name -> content, and their hash.
+    rendered_files = models.JSONField(default=dict, blank=True)
+    config_hash = models.CharField(max_length=64, blank=True)
+
+    objects = VMRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["datacenter_id", "vm_name"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="one_open_request_per_vm_name",
+                violation_error_message="An open request already takes this VM name in this datacenter.",
+            )
+        ]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["requester", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.vm_name} in {self.datacenter_name} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def transition(self, to: str, by=None, message: str = "", **changes) -> RequestEvent:
+        """Move to `to` if (and only if) the row is still in our status: two workers never move it both.
+
+        `changes` are other fields saved in the same update.
+        """
+        source = self.status
+        if to not in TRANSITIONS[source]:
+            raise TransitionRefused(f"a request cannot go from {source} to {to}")
+        now = timezone.now()
+        with transaction.atomic():
+            moved = VMRequest.objects.filter(pk=self.pk, status=source).update(status=to, updated_at=now, **changes)
+            if moved != 1:
+                raise TransitionRefused(f"request {self.pk} is no longer {source}: someone moved it first")
+            event = self.events.create(at=now, actor=by, from_status=source, to_status=to, message=message)
+        self.status, self.updated_at = to, now
+        for field, value in changes.items():
+            setattr(self, field, value)
+        return event
+
+    def note(self, message: str, by=None) -> RequestEvent:
+        """A history line that does not change the status (e.g. "still looking for the VM")."""
+        return self.events.create(
+            at=timezone.now(), actor=by, from_status=self.status, to_status=self.status, message=message
+        )
+
+
+class RequestEvent(models.Model):
+    """One line of a request's history: a status change or a note, who did it and why."""
+
+    request = models.ForeignKey(VMRequest, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    from_status = models.CharField(max_length=20, choices=RequestStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=RequestStatus.choices)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.from_status or '-'} → {self.to_status}"
+
+    @property
+    def actor_name(self) -> str:
+        return self.actor.get_username() if self.actor else "vmprov"

@@ -1,0 +1,94 @@
+"""Turning a valid form into a request: the row, its first history line and its rendered Terraform."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from provisioning import terraform
+from provisioning.choices import IpMode, RequestStatus
+from provisioning.forms import VMRequestForm
+from provisioning.models import VMRequest
+
+
+class NameTaken(Exception):
+    """Another request took the name between validation and saving (the database constraint said so)."""
+
+
+def machine_spec(vm_request: VMRequest) -> terraform.MachineSpec:
+    static = vm_request.ip_mode == IpMode.STATIC
+    return terraform.MachineSpec(
+        vm_name=vm_request.vm_name,
+        datacenter_id=vm_request.datacenter_id,
+        datacenter_name=vm_request.datacenter_name,
+        cluster_id=vm_request.cluster_id,
+        cluster_name=vm_request.cluster_name,
+        resource_pool_id=vm_request.resource_pool_id,
+        datastore_id=vm_request.datastore_id,
+        network_id=vm_request.network_id,
+        folder=vm_request.folder_path,
+        template=terraform.TemplateSpec.from_inventory(vm_request.template_details),
+        num_cpus=vm_request.num_cpus,
+        memory_mb=vm_request.memory_mb,
+        disk_size_gb=vm_request.disk_size_gb,
+        domain=vm_request.domain,
+        ipv4_address=vm_request.ipv4_address or "" if static else "",
+        ipv4_prefix=vm_request.ipv4_prefix if static else None,
+        ipv4_gateway=vm_request.ipv4_gateway or "" if static else "",
+        dns_servers=tuple(vm_request.dns_servers) if static else (),
+        annotation=vm_request.notes,
+    )
+
+
+def build_request(form: VMRequestForm, requester) -> VMRequest:
+    """An unsaved request from a validated form and what its ids resolved to in the inventory."""
+    data, found = form.cleaned_data, form.resolved
+    static = data["ip_mode"] == IpMode.STATIC
+    template = found["template"]
+    return VMRequest(
+        requester=requester,
+        vm_name=data["vm_name"],
+        datacenter_id=found["datacenter"]["id"],
+        datacenter_name=found["datacenter"]["name"],
+        cluster_id=found["cluster"]["id"],
+        cluster_name=found["cluster"]["name"],
+        resource_pool_id=found["resource_pool"]["id"],
+        resource_pool_name=found["resource_pool"]["path"],
+        datastore_id=found["datastore"]["id"],
+        datastore_name=found["datastore"]["name"],
+        network_id=found["network"]["id"],
+        network_name=found["network"]["name"],
+        template_id=template["id"],
+        template_name=template["name"],
+        template_uuid=template["uuid"],
+        template_details={
+            key: template.get(key) for key in ("uuid", "guest_id", "scsi_type", "firmware", "nic_types", "disks")
+        },
+        folder_id=found["folder"]["id"],
+        folder_path=found["folder"]["path"],
+        num_cpus=data["num_cpus"],
+        memory_mb=data["memory_mb"],
+        disk_size_gb=data["disk_size_gb"],
+        ip_mode=data["ip_mode"],
+        ipv4_address=data["ipv4_address"] if static else None,
+        ipv4_prefix=data["ipv4_prefix"] if static else None,
+        ipv4_gateway=data["ipv4_gateway"] if static else None,
+        dns_servers=data["dns_servers"] if static else [],
+        domain=data["domain"],
+        notes=data["notes"],
+    )
+
+
+def submit(form: VMRequestForm, requester) -> VMRequest:
+    """Save the request with its Terraform and its first history line; raises NameTaken on a lost race."""
+    vm_request = build_request(form, requester)
+    vm_request.rendered_files = terraform.render(machine_spec(vm_request))
+    vm_request.config_hash = terraform.config_hash(vm_request.rendered_files)
+    try:
+        with transaction.atomic():
+            vm_request.save()
+            vm_request.events.create(
+                actor=requester, from_status="", to_status=RequestStatus.SUBMITTED, message="Request submitted."
+            )
+    except IntegrityError:
+        raise NameTaken(vm_request.vm_name) from None
+    return vm_request

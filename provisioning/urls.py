@@ -1,0 +1,12 @@
+from django.urls import path
+
+from provisioning import views
+
+app_name = "provisioning"
+
+urlpatterns = [
+    path("", views.request_list, name="list"),
+    path("new/", views.new_request, name="new"),
+    path("<int:pk>/", views.request_detail, name="detail"),
+    path("<int:pk>/cancel/", views.cancel_request, name="cancel"),
+]
