@@ -1,0 +1,317 @@
+"""The VM request form and pages: validation against the inventory, hostile input, history, permissions."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from inventory import cache
+from provisioning.choices import RequestStatus
+from provisioning.models import VMRequest
+from tests.inventory_data import sample_snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def warm():
+    snapshot = sample_snapshot()
+    windows = {
+        **snapshot.templates["datacenter-2"][0],
+        "id": "vm-win",
+        "name": "win2022",
+        "guest_id": "windows2019srv_64Guest",
+    }
+    snapshot.templates["datacenter-2"].append(windows)
+    cache.write_snapshot(snapshot)
+    return snapshot
+
+
+def valid_post(**changes):
+    data = {
+        "datacenter": "datacenter-2",
+        "cluster": "domain-c7",
+        "resource_pool": "resgroup-02",
+        "datastore": "datastore-01",
+        "network": "dvportgroup-01",
+        "folder": "group-v09",
+        "template": "vm-t0",
+        "vm_name": "web01",
+        "num_cpus": "2",
+        "memory_mb": "4096",
+        "disk_size_gb": "40",
+        "ip_mode": "dhcp",
+        "ipv4_address": "",
+        "ipv4_prefix": "",
+        "ipv4_gateway": "",
+        "dns_servers": "",
+        "domain": "example.com",
+        "notes": "for the web team",
+    }
+    data.update(changes)
+    return data
+
+
+def post(client, **changes):
+    return client.post("/requests/new/", valid_post(**changes))
+
+
+def errors_of(response):
+    return response.context["form"].errors
+
+
+def test_a_valid_request_is_saved_with_its_history_and_terraform(logged_in, requester, warm):
+    response = post(logged_in)
+    assert response.status_code == 302
+    vm_request = VMRequest.objects.get()
+    assert response["Location"] == f"/requests/{vm_request.pk}/"
+    assert vm_request.requester == requester
+    assert (vm_request.datacenter_name, vm_request.cluster_name) == ("DC0", "cluster 0")
+    assert vm_request.resource_pool_name == "Resources/web"
+    assert vm_request.template_uuid == "4210a5c4-0000-0000-0000-000000000000"
+    assert vm_request.template_details["disks"][0]["size_gb"] == 20
+    assert vm_request.status == RequestStatus.SUBMITTED
+    assert [(e.from_status, e.to_status, e.actor) for e in vm_request.events.all()] == [("", "submitted", requester)]
+    assert {"providers.tf", "variables.tf", "machine.tf", "terraform.tfvars"} <= set(vm_request.rendered_files)
+    assert len(vm_request.config_hash) == 64
+    assert '"web01"' in vm_request.rendered_files["terraform.tfvars"]
+
+    page = logged_in.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "web01" in html and "Request submitted." in html and "machine.tf" in html
+
+
+def test_a_static_request_keeps_its_network_settings(logged_in, warm):
+    response = post(
+        logged_in,
+        ip_mode="static",
+        ipv4_address="10.0.0.20",
+        ipv4_prefix="24",
+        ipv4_gateway="10.0.0.1",
+        dns_servers="10.0.0.2, 10.0.0.3",
+    )
+    assert response.status_code == 302, errors_of(response)
+    vm_request = VMRequest.objects.get()
+    assert (vm_request.ipv4_address, vm_request.ipv4_prefix, vm_request.ipv4_gateway) == ("10.0.0.20", 24, "10.0.0.1")
+    assert vm_request.dns_servers == ["10.0.0.2", "10.0.0.3"]
+    assert '"10.0.0.20"' in vm_request.rendered_files["terraform.tfvars"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("vm_name", 'web"01', "host name"),
+        ("vm_name", "web${jndi}", "host name"),
+        ("vm_name", "web\n01", "host name"),
+        ("vm_name", "Web01", "host name"),
+        ("vm_name", "-web", "host name"),
+        ("vm_name", "x" * 64, "at most 63"),
+        ("vm_name", "db01", "already exists"),
+        ("domain", 'example.com"\n}', "DNS domain"),
+        ("domain", "a" * 300, "at most 253"),
+        ("notes", "x" * 2001, "at most 2000"),
+        ("cluster", "domain-c8", "not in datacenter DC0"),
+        ("resource_pool", "resgroup-12", "not in cluster"),
+        ("datastore", "datastore-11", "not in cluster"),
+        ("datastore", "datastore-02", "not accessible"),
+        ("network", "network-12", "not in cluster"),
+        ("folder", "group-v19", "not in datacenter"),
+        ("template", "vm-t1", "not in datacenter"),
+        ("template", "vm-win", "Windows"),
+        ("datacenter", "datacenter-404", "not in the vSphere inventory"),
+        ("num_cpus", "0", "greater than or equal to 1"),
+        ("num_cpus", "33", "less than or equal to 32"),
+        ("memory_mb", "100", "greater than or equal to 512"),
+        ("disk_size_gb", "10", "at least the template's 20 GB"),
+        ("disk_size_gb", "300", "has 200 GB free"),
+        ("datacenter", '"; DROP TABLE', "not in the vSphere inventory"),
+    ],
+)
+def test_bad_input_is_refused_on_its_field_and_nothing_is_saved(logged_in, warm, field, value, message):
+    response = post(logged_in, **{field: value})
+    assert response.status_code == 400
+    assert message in " ".join(errors_of(response)[field]), errors_of(response)
+    assert VMRequest.objects.count() == 0
+    # The user's input is kept in the page.
+    form = response.context["form"]
+    assert form.data["vm_name"] == (value if field == "vm_name" else "web01")
+    assert form.data["notes"] == (value if field == "notes" else "for the web team")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"ipv4_address": "10.0.0.5"}, "ipv4_address", "already used by VM db01"),
+        ({"ipv4_gateway": "10.0.1.1"}, "ipv4_gateway", "not inside 10.0.0.0/24"),
+        ({"ipv4_gateway": "10.0.0.20"}, "ipv4_gateway", "own address"),
+        ({"ipv4_address": "10.0.0.255"}, "ipv4_address", "broadcast"),
+        ({"ipv4_address": "10.0.0.300"}, "ipv4_address", "not an IPv4 address"),
+        ({"ipv4_address": ""}, "ipv4_address", "Required"),
+        ({"dns_servers": "10.0.0.2, ${var.x}"}, "dns_servers", "not an IPv4 address"),
+        ({"ipv4_prefix": "33"}, "ipv4_prefix", "less than or equal to 30"),
+    ],
+)
+def test_static_network_settings_are_checked(logged_in, warm, changes, field, message):
+    static = {"ip_mode": "static", "ipv4_address": "10.0.0.20", "ipv4_prefix": "24", "ipv4_gateway": "10.0.0.1"}
+    response = post(logged_in, **{**static, **changes})
+    assert response.status_code == 400
+    assert message in " ".join(errors_of(response)[field]), errors_of(response)
+
+
+def test_an_open_request_holds_its_name_and_address(logged_in, warm):
+    static = {"ip_mode": "static", "ipv4_address": "10.0.0.20", "ipv4_prefix": "24", "ipv4_gateway": "10.0.0.1"}
+    assert post(logged_in, **static).status_code == 302
+    again = post(logged_in, **static)
+    assert "open request already asks" in " ".join(errors_of(again)["vm_name"])
+    other_name = post(logged_in, vm_name="web02", **static)
+    assert "taken by an open request" in " ".join(errors_of(other_name)["ipv4_address"])
+    # The same name in another datacenter is fine.
+    elsewhere = post(
+        logged_in,
+        datacenter="datacenter-3",
+        cluster="domain-c8",
+        resource_pool="resgroup-12",
+        datastore="datastore-11",
+        network="network-12",
+        folder="group-v19",
+        template="vm-t1",
+    )
+    assert elsewhere.status_code == 302, errors_of(elsewhere)
+
+
+def test_a_cancelled_request_lets_go_of_its_name(logged_in, warm):
+    post(logged_in)
+    first = VMRequest.objects.get()
+    assert logged_in.post(f"/requests/{first.pk}/cancel/").status_code == 302
+    first.refresh_from_db()
+    assert first.status == RequestStatus.CANCELLED
+    assert [e.to_status for e in first.events.all()] == ["submitted", "cancelled"]
+    assert post(logged_in).status_code == 302
+    assert VMRequest.objects.count() == 2, "the cancelled request stays in the history"
+
+
+def test_the_database_refuses_two_open_requests_for_one_name(requester, warm):
+    from django.db import IntegrityError, transaction
+
+    fields = dict(
+        requester=requester,
+        vm_name="dup",
+        datacenter_id="datacenter-2",
+        datacenter_name="DC0",
+        cluster_id="c",
+        cluster_name="c",
+        resource_pool_id="p",
+        resource_pool_name="p",
+        datastore_id="d",
+        datastore_name="d",
+        network_id="n",
+        network_name="n",
+        template_id="t",
+        template_name="t",
+        template_uuid="u",
+        folder_id="f",
+        num_cpus=1,
+        memory_mb=512,
+        disk_size_gb=10,
+    )
+    VMRequest.objects.create(**fields)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        VMRequest.objects.create(**fields)
+    VMRequest.objects.create(**{**fields, "status": RequestStatus.REJECTED})  # closed requests do not count
+
+
+def test_request_again_prefills_the_form_from_a_failed_request(logged_in, warm):
+    post(logged_in, notes='quotes " and ${x}')
+    vm_request = VMRequest.objects.get()
+    vm_request.transition(RequestStatus.PUSHING)
+    vm_request.transition(RequestStatus.PUSH_FAILED, message="git push was rejected")
+    page = logged_in.get(f"/requests/new/?again={vm_request.pk}")
+    assert page.status_code == 200
+    form = page.context["form"]
+    assert form.initial["vm_name"] == "web01"
+    assert form.initial["notes"] == 'quotes " and ${x}'
+    placement = {p["name"]: p["selected"] for p in page.context["placement"]}
+    assert placement == {
+        "datacenter": "datacenter-2",
+        "cluster": "domain-c7",
+        "resource_pool": "resgroup-02",
+        "datastore": "datastore-01",
+        "network": "dvportgroup-01",
+        "folder": "group-v09",
+        "template": "vm-t0",
+    }
+    assert post(logged_in).status_code == 302, "the failed request no longer holds the name"
+
+
+def test_a_user_cannot_see_or_act_on_anothers_request(logged_in, warm, django_user_model):
+    post(logged_in)
+    vm_request = VMRequest.objects.get()
+    mallory = django_user_model.objects.create_user("mallory", password="x")
+    client = Client()
+    client.force_login(mallory)
+    assert client.get(f"/requests/{vm_request.pk}/").status_code == 404
+    assert client.post(f"/requests/{vm_request.pk}/cancel/").status_code == 404
+    assert client.get(f"/requests/new/?again={vm_request.pk}").status_code == 404
+    assert "web01" not in client.get("/requests/").content.decode()
+    vm_request.refresh_from_db()
+    assert vm_request.status == RequestStatus.SUBMITTED
+
+
+def test_approvers_and_staff_see_every_request_but_cannot_cancel_others(logged_in, warm, django_user_model, staff):
+    post(logged_in)
+    vm_request = VMRequest.objects.get()
+    approver = django_user_model.objects.create_user("bob", password="x")
+    approver.groups.add(Group.objects.create(name="approvers"))
+    client = Client()
+    client.force_login(approver)
+    assert client.get(f"/requests/{vm_request.pk}/").status_code == 200
+    assert "web01" in client.get("/requests/").content.decode()
+    client.post(f"/requests/{vm_request.pk}/cancel/")
+    vm_request.refresh_from_db()
+    assert vm_request.status == RequestStatus.SUBMITTED
+    client.force_login(staff)
+    assert client.get(f"/admin/provisioning/vmrequest/{vm_request.pk}/change/").status_code == 200
+
+
+def test_the_form_says_when_the_inventory_cannot_be_read(logged_in, settings):
+    from tests.conftest import use_redis
+    from vcsim import free_port
+
+    use_redis(settings, f"redis://127.0.0.1:{free_port()}/0")
+    response = post(logged_in)
+    assert response.status_code == 400
+    assert "cannot be read right now" in " ".join(errors_of(response)["__all__"])
+    assert response.context["form"].data["vm_name"] == "web01"
+
+
+def test_transitions_are_claimed_once(requester, warm):
+    from provisioning.models import TransitionRefused
+
+    vm_request = VMRequest.objects.create(
+        requester=requester,
+        vm_name="x1",
+        datacenter_id="datacenter-2",
+        datacenter_name="DC0",
+        cluster_id="c",
+        cluster_name="c",
+        resource_pool_id="p",
+        resource_pool_name="p",
+        datastore_id="d",
+        datastore_name="d",
+        network_id="n",
+        network_name="n",
+        template_id="t",
+        template_name="t",
+        template_uuid="u",
+        folder_id="f",
+        num_cpus=1,
+        memory_mb=512,
+        disk_size_gb=10,
+    )
+    stale_copy = VMRequest.objects.get(pk=vm_request.pk)
+    vm_request.transition(RequestStatus.PUSHING, message="worker A")
+    with pytest.raises(TransitionRefused, match="someone moved it first"):
+        stale_copy.transition(RequestStatus.PUSHING, message="worker B")
+    with pytest.raises(TransitionRefused, match="cannot go from pushing to ready"):
+        vm_request.transition(RequestStatus.READY)
+    assert [e.message for e in vm_request.events.all()] == ["worker A"]
