@@ -90,3 +90,27 @@ def staff(django_user_model):
 def logged_in(client, requester):
     client.force_login(requester)
     return client
+
+
+def git(*args, cwd=None):
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def gitops_remote(tmp_path, settings):
+    """A local bare repository standing in for the remote Atlantis works from, with a first commit on main."""
+    bare = tmp_path / "gitops.git"
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    seed = tmp_path / "seed"
+    git("clone", "--quiet", str(bare), str(seed))
+    (seed / "README.md").write_text("VMs delivered by vmprov\n")
+    git("add", "README.md", cwd=seed)
+    git("-c", "user.name=seed", "-c", "user.email=seed@example.com", "commit", "--quiet", "-m", "seed", cwd=seed)
+    git("push", "--quiet", "origin", "HEAD:refs/heads/main", cwd=seed)
+    settings.VMPROV_GITOPS_REPO = str(bare)
+    settings.VMPROV_GITOPS_BASE_BRANCH = "main"
+    settings.VMPROV_GIT_WORKDIR = str(tmp_path / "work")
+    (tmp_path / "work").mkdir()
+    return bare

@@ -130,6 +130,19 @@ VMPROV_LIMITS = {
     "disk_size_gb": (env_int("VMPROV_MIN_DISK_GB", 1), env_int("VMPROV_MAX_DISK_GB", 4096)),
 }
 
+# --- Delivery: the Git repository Atlantis works from ---
+VMPROV_GITOPS_REPO = env_str("VMPROV_GITOPS_REPO")
+VMPROV_GITOPS_BASE_BRANCH = env_str("VMPROV_GITOPS_BASE_BRANCH", "main")
+VMPROV_GITOPS_DIR_PATTERN = env_str("VMPROV_GITOPS_DIR_PATTERN", "vms/{datacenter}/{vm_name}")
+VMPROV_GITOPS_BRANCH_PREFIX = env_str("VMPROV_GITOPS_BRANCH_PREFIX", "vmprov/")
+VMPROV_GIT_USERNAME = env_str("VMPROV_GIT_USERNAME")
+VMPROV_GIT_PASSWORD = env_str("VMPROV_GIT_PASSWORD")  # or a token; reaches git only through GIT_ASKPASS
+VMPROV_GIT_COMMITTER_NAME = env_str("VMPROV_GIT_COMMITTER_NAME", "vmprov")
+VMPROV_GIT_COMMITTER_EMAIL = env_str("VMPROV_GIT_COMMITTER_EMAIL", "vmprov@localhost")
+VMPROV_GIT_EMAIL_DOMAIN = env_str("VMPROV_GIT_EMAIL_DOMAIN", "users.vmprov.invalid")
+VMPROV_GIT_WORKDIR = env_str("VMPROV_GIT_WORKDIR")  # where working copies are made; the system temp dir if unset
+VMPROV_GIT_TIMEOUT = env_int("VMPROV_GIT_TIMEOUT", 120)
+
 # --- Background jobs (django-q2, ORM broker: at-least-once, survives a Redis outage) ---
 Q_CLUSTER = {
     "name": "vmprov",

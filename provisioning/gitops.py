@@ -1,0 +1,258 @@
+"""All Git I/O of delivery: a request's branch, its commit and push, and the merge after apply.
+
+Every job works in a fresh working copy of its own (a temporary clone), so concurrent jobs never
+share one. Credentials never travel inside a URL: a repository URL holding a password is refused,
+and a password or token reaches git through GIT_ASKPASS, read from the environment of the git
+process only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from provisioning.structure import ensure_config_structure
+
+logger = logging.getLogger(__name__)
+
+ASKPASS_SCRIPT = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$VMPROV_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$VMPROV_GIT_PASSWORD" ;;
+esac
+"""
+
+
+class GitError(Exception):
+    """A git command failed; the message is for people (no credentials in it)."""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    branch: str
+    directory: str
+    commit: str
+    pushed: bool  # False when the branch already held exactly this configuration
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    merged: bool
+    commit: str
+    message: str
+
+
+# --- Names -------------------------------------------------------------------------------------
+
+
+def path_safe(name: str, fallback: str) -> str:
+    """A directory or branch segment from a display name: ASCII letters, digits, `.`, `_`, `-`."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    segment = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_name).strip("-.")
+    segment = re.sub(r"\.{2,}", ".", segment)[:100]
+    return segment or fallback
+
+
+def request_branch(request_id: int, vm_name: str) -> str:
+    return f"{settings.VMPROV_GITOPS_BRANCH_PREFIX}{request_id}-{path_safe(vm_name, 'vm')}"
+
+
+def request_directory(datacenter_name: str, datacenter_id: str, vm_name: str) -> str:
+    return settings.VMPROV_GITOPS_DIR_PATTERN.format(
+        datacenter=path_safe(datacenter_name, path_safe(datacenter_id, "datacenter")),
+        datacenter_id=path_safe(datacenter_id, "datacenter"),
+        vm_name=path_safe(vm_name, "vm"),
+    ).strip("/")
+
+
+def shown_url(url: str) -> str:
+    """The repository URL as it may appear in messages and logs: never with a password."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def repository_url() -> str:
+    url = settings.VMPROV_GITOPS_REPO
+    if not url:
+        raise GitError("VMPROV_GITOPS_REPO is not set: vmprov does not know which Git repository Atlantis works from")
+    if urlsplit(url).password:
+        raise GitError(
+            "VMPROV_GITOPS_REPO must not hold a password; set VMPROV_GIT_USERNAME and VMPROV_GIT_PASSWORD instead "
+            "(they reach git through GIT_ASKPASS)"
+        )
+    return url
+
+
+# --- Running git -------------------------------------------------------------------------------
+
+
+class Git:
+    """git in one working copy, with credentials only in the child's environment."""
+
+    def __init__(self, workdir: Path, askpass: Path | None):
+        self.workdir = workdir
+        self.env = {
+            **os.environ,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_COMMITTER_NAME": settings.VMPROV_GIT_COMMITTER_NAME,
+            "GIT_COMMITTER_EMAIL": settings.VMPROV_GIT_COMMITTER_EMAIL,
+            # vmprov's own commits (merges); a request's commit is authored by its requester.
+            "GIT_AUTHOR_NAME": settings.VMPROV_GIT_COMMITTER_NAME,
+            "GIT_AUTHOR_EMAIL": settings.VMPROV_GIT_COMMITTER_EMAIL,
+            "HOME": str(workdir.parent),  # no user ~/.gitconfig, no stored credentials of the host's user
+        }
+        if askpass is not None:
+            self.env |= {
+                "GIT_ASKPASS": str(askpass),
+                "VMPROV_GIT_USERNAME": settings.VMPROV_GIT_USERNAME,
+                "VMPROV_GIT_PASSWORD": settings.VMPROV_GIT_PASSWORD,
+            }
+
+    def __call__(self, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
+        command = ["git", *args]
+        result = subprocess.run(
+            command,
+            cwd=self.workdir,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=settings.VMPROV_GIT_TIMEOUT,
+        )
+        if check and result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip()
+            raise GitError(f"git {args[0]} failed: {_without_secrets(detail)}")
+        return result.stdout.strip()
+
+
+def _without_secrets(text: str) -> str:
+    text = re.sub(r"(\w+://[^/\s:@]+):[^@\s/]+@", r"\1:***@", text)
+    password = settings.VMPROV_GIT_PASSWORD
+    return text.replace(password, "***") if password else text
+
+
+@contextmanager
+def _scratch() -> Iterator[Git]:
+    """A private temporary directory with git set up to run in it (and the askpass helper when needed)."""
+    root = Path(tempfile.mkdtemp(prefix="vmprov-git-", dir=settings.VMPROV_GIT_WORKDIR or None))
+    askpass = None
+    if settings.VMPROV_GIT_PASSWORD:
+        askpass = root / "askpass.sh"
+        askpass.write_text(ASKPASS_SCRIPT)
+        askpass.chmod(0o700)
+    checkout = root / "repo"
+    checkout.mkdir()
+    try:
+        yield Git(checkout, askpass)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def working_copy(branch: str | None = None) -> Iterator[Git]:
+    """A fresh clone (base branch, or `branch` when it exists remotely) in a directory of its own."""
+    url = repository_url()
+    base = settings.VMPROV_GITOPS_BASE_BRANCH
+    with _scratch() as git:
+        git("init", "--quiet")
+        git("remote", "add", "origin", url)
+        remote_heads = _remote_heads(git, [base] + ([branch] if branch else []))
+        if base not in remote_heads:
+            raise GitError(f"the repository {shown_url(url)} has no branch {base!r} (VMPROV_GITOPS_BASE_BRANCH)")
+        git("fetch", "--quiet", "origin", *[f"+refs/heads/{b}:refs/remotes/origin/{b}" for b in remote_heads])
+        start = branch if branch in remote_heads else base
+        git("checkout", "--quiet", "-B", branch or base, f"origin/{start}")
+        yield git
+
+
+def _remote_heads(git: Git, branches: list[str], remote: str = "origin") -> dict[str, str]:
+    output = git("ls-remote", "--heads", remote, *[f"refs/heads/{b}" for b in branches])
+    heads = {}
+    for line in output.splitlines():
+        commit, ref = line.split("\t", 1)
+        heads[ref.removeprefix("refs/heads/")] = commit
+    return heads
+
+
+def branch_head(branch: str) -> str | None:
+    """The commit a remote branch points at now, or None when it does not exist."""
+    url = repository_url()
+    with _scratch() as git:
+        return _remote_heads(git, [branch], remote=url).get(branch)
+
+
+# --- Delivery steps ----------------------------------------------------------------------------
+
+
+def push_request(
+    *,
+    branch: str,
+    directory: str,
+    files: Mapping[str, str],
+    author_name: str,
+    author_email: str,
+    message: str,
+) -> PushResult:
+    """Write a request's files on its branch, complete the structure, commit as the requester, push.
+
+    Idempotent: when the branch already holds exactly these files, nothing is committed or pushed.
+    """
+    with working_copy(branch) as git:
+        target = git.workdir / directory
+        target.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (target / name).write_text(content)
+        report = ensure_config_structure(target)
+        if report.problems:
+            raise GitError(f"the rendered configuration is incomplete: {'; '.join(report.problems)}")
+        git("add", "--all", "--", directory)
+        if not git("status", "--porcelain", "--", directory):
+            return PushResult(branch, directory, git("rev-parse", "HEAD"), pushed=False)
+        git(
+            "commit",
+            "--quiet",
+            "--message",
+            message,
+            env={"GIT_AUTHOR_NAME": author_name, "GIT_AUTHOR_EMAIL": author_email},
+        )
+        commit = git("rev-parse", "HEAD")
+        git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        logger.info("pushed %s to %s (%s)", directory, branch, commit[:12])
+        return PushResult(branch, directory, commit, pushed=True)
+
+
+def merge_and_delete(branch: str, message: str) -> MergeResult:
+    """After apply: merge the request's branch into the base branch and delete it.
+
+    When the base branch refuses the push (protected), the branch stays and the result says so.
+    """
+    base = settings.VMPROV_GITOPS_BASE_BRANCH
+    with working_copy(branch) as git:
+        git("checkout", "--quiet", "-B", base, f"origin/{base}")
+        git("merge", "--quiet", "--no-ff", "--message", message, f"origin/{branch}")
+        commit = git("rev-parse", "HEAD")
+        try:
+            git("push", "--quiet", "origin", f"HEAD:refs/heads/{base}")
+        except GitError as error:
+            return MergeResult(
+                merged=False,
+                commit=commit,
+                message=f"{base} refused the merge ({error}); branch {branch} is left for a person to merge",
+            )
+        git("push", "--quiet", "origin", "--delete", branch, check=False)
+    return MergeResult(merged=True, commit=commit, message=f"merged {branch} into {base} and deleted it")

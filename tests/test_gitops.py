@@ -1,0 +1,148 @@
+"""Git delivery against a real local bare repository: branch, commit as the requester, push, merge."""
+
+import stat
+import threading
+
+import pytest
+
+from provisioning import gitops
+from provisioning.terraform import render
+from tests.conftest import git
+from tests.test_terraform_render import dhcp_spec
+
+
+def files_for(vm_name="web01", **changes):
+    return render(dhcp_spec(vm_name=vm_name, **changes))
+
+
+def push(vm_name="web01", request_id=7, **changes):
+    return gitops.push_request(
+        branch=gitops.request_branch(request_id, vm_name),
+        directory=gitops.request_directory("Zürich / prod", "datacenter-3", vm_name),
+        files=files_for(vm_name, **changes),
+        author_name="Alice Example",
+        author_email="alice@example.com",
+        message=f"vmprov: request #{request_id} {vm_name}",
+    )
+
+
+def show(bare, ref, path):
+    return git("--git-dir", str(bare), "show", f"{ref}:{path}")
+
+
+def test_names_become_path_safe():
+    assert gitops.request_directory("Zürich / prod", "datacenter-3", "web01") == "vms/Zurich-prod/web01"
+    assert gitops.request_directory("../..", "datacenter-3", "web01") == "vms/datacenter-3/web01"
+    assert gitops.request_branch(12, "web01") == "vmprov/12-web01"
+
+
+def test_a_request_is_pushed_on_its_own_branch_authored_by_the_requester(gitops_remote):
+    result = push()
+
+    assert result.pushed is True
+    assert result.branch == "vmprov/7-web01"
+    assert result.directory == "vms/Zurich-prod/web01"
+    assert git("--git-dir", str(gitops_remote), "rev-parse", "refs/heads/vmprov/7-web01") == result.commit
+    assert git("--git-dir", str(gitops_remote), "log", "-1", "--format=%an <%ae>|%cn <%ce>|%s", result.commit) == (
+        "Alice Example <alice@example.com>|vmprov <vmprov@localhost>|vmprov: request #7 web01"
+    )
+    tree = git("--git-dir", str(gitops_remote), "ls-tree", "-r", "--name-only", result.commit)
+    assert set(tree.splitlines()) >= {
+        "README.md",
+        "vms/Zurich-prod/web01/providers.tf",
+        "vms/Zurich-prod/web01/variables.tf",
+        "vms/Zurich-prod/web01/machine.tf",
+        "vms/Zurich-prod/web01/terraform.tfvars",
+    }
+    assert "vm_name" in show(gitops_remote, result.commit, "vms/Zurich-prod/web01/terraform.tfvars")
+    assert not (gitops_remote / "atlantis.yaml").exists()
+    assert "atlantis.yaml" not in tree, "Atlantis gets the directory through Paths, no per-request entry"
+    # The base branch does not change until the VM is applied.
+    assert "vms/" not in git("--git-dir", str(gitops_remote), "ls-tree", "-r", "--name-only", "main")
+
+
+def test_pushing_the_same_configuration_again_changes_nothing(gitops_remote):
+    first = push()
+    again = push()
+    assert again.pushed is False
+    assert again.commit == first.commit
+    changed = push(num_cpus=4)
+    assert changed.pushed is True and changed.commit != first.commit
+    assert git("--git-dir", str(gitops_remote), "rev-list", "--count", "vmprov/7-web01") == "3"  # seed + 2
+
+
+def test_concurrent_jobs_use_their_own_working_copies(gitops_remote):
+    results, errors = {}, []
+
+    def job(n):
+        try:
+            results[n] = push(vm_name=f"web{n:02d}", request_id=n)
+        except Exception as error:  # collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=job, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    heads = git("--git-dir", str(gitops_remote), "for-each-ref", "--format=%(refname:short)", "refs/heads/vmprov")
+    assert sorted(heads.splitlines()) == [f"vmprov/{n}-web{n:02d}" for n in range(6)]
+
+
+def test_after_apply_the_branch_is_merged_into_main_and_deleted(gitops_remote):
+    pushed = push()
+    result = gitops.merge_and_delete(pushed.branch, "vmprov: web01 is applied")
+    assert result.merged is True
+    assert "machine.tf" in git("--git-dir", str(gitops_remote), "ls-tree", "-r", "--name-only", "main")
+    assert gitops.branch_head(pushed.branch) is None
+
+
+def reject_pushes_to(bare, ref):
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(
+        "#!/bin/sh\nwhile read old new ref; do\n"
+        f'  if [ "$ref" = "{ref}" ]; then echo "protected branch hook declined" >&2; exit 1; fi\n'
+        "done\n"
+    )
+    hook.chmod(hook.stat().st_mode | stat.S_IEXEC)
+
+
+def test_a_protected_base_branch_leaves_the_branch_and_says_so(gitops_remote):
+    pushed = push()
+    reject_pushes_to(gitops_remote, "refs/heads/main")
+    result = gitops.merge_and_delete(pushed.branch, "vmprov: web01 is applied")
+    assert result.merged is False
+    assert "left for a person to merge" in result.message
+    assert "protected branch hook declined" in result.message
+    assert gitops.branch_head(pushed.branch) == pushed.commit
+
+
+def test_a_rejected_push_is_a_clear_error(gitops_remote):
+    reject_pushes_to(gitops_remote, "refs/heads/vmprov/7-web01")
+    with pytest.raises(gitops.GitError, match="git push failed: .*protected branch hook declined"):
+        push()
+
+
+def test_a_repository_url_with_a_password_is_refused(settings):
+    settings.VMPROV_GITOPS_REPO = "https://bot:s3cret-token@git.example.com/infra/vms.git"
+    with pytest.raises(gitops.GitError) as raised:
+        push()
+    assert "s3cret-token" not in str(raised.value)
+    assert "VMPROV_GIT_PASSWORD" in str(raised.value)
+
+
+def test_credentials_never_show_in_git_errors(settings, tmp_path):
+    settings.VMPROV_GITOPS_REPO = str(tmp_path / "missing.git")
+    settings.VMPROV_GIT_USERNAME, settings.VMPROV_GIT_PASSWORD = "bot", "tok-123-secret"
+    settings.VMPROV_GIT_WORKDIR = str(tmp_path)
+    with pytest.raises(gitops.GitError) as raised:
+        push()
+    assert "tok-123-secret" not in str(raised.value)
+    assert list(tmp_path.glob("vmprov-git-*")) == [], "working copies (and the askpass helper) are removed"
+
+
+def test_a_missing_base_branch_is_reported(gitops_remote, settings):
+    settings.VMPROV_GITOPS_BASE_BRANCH = "production"
+    with pytest.raises(gitops.GitError, match="has no branch 'production'"):
+        push()
