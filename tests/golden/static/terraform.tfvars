@@ -1,0 +1,28 @@
+# One VM request, rendered by vmprov.
+vm_name    = "db-01"
+annotation = "Owner: \"bob\"\nTicket: OPS-1"
+
+template_uuid        = "42170f2e-8a0b-4c1d-9e2f-000000000001"
+guest_id             = "ubuntu64Guest"
+scsi_type            = "pvscsi"
+firmware             = "efi"
+network_adapter_type = "vmxnet3"
+
+resource_pool_id = "resgroup-8"
+datastore_id     = "datastore-15"
+network_id       = "dvportgroup-20"
+folder           = "Team A/db%2fprod"
+
+num_cpus  = 2
+memory_mb = 4096
+
+disks = [
+  { size = 40, unit_number = 0, thin_provisioned = true, eagerly_scrub = false },
+  { size = 50, unit_number = 1, thin_provisioned = false, eagerly_scrub = true },
+]
+
+domain       = "example.com"
+ipv4_address = "10.20.30.40"
+ipv4_prefix  = 24
+ipv4_gateway = "10.20.30.1"
+dns_servers  = ["10.20.0.53", "10.20.1.53"]

@@ -1,0 +1,508 @@
+"""ensure_config_structure: what a Terraform directory needs, what gets added, and what never gets touched."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import hcl2
+import pytest
+from django.core.management import CommandError, call_command
+
+from provisioning.structure import (
+    ensure_config_structure,
+    providers_template_pieces,
+    providers_text,
+    variable_references,
+    variables_template_pieces,
+    variables_text,
+)
+from provisioning.terraform import TEMPLATE_DIR, RenderSettings, render
+from tests.terraform_bin import run_terraform
+from tests.test_terraform_render import dhcp_spec, static_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDERS_TEMPLATE = (TEMPLATE_DIR / "providers.tf.template").read_text()
+VARIABLES_TEMPLATE = (TEMPLATE_DIR / "variables.tf.template").read_text()
+
+BACKEND_TF = 'terraform {\n  backend "local" {\n    path = "state.tfstate"\n  }\n}\n'
+
+
+def write(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (directory / name).write_text(content, encoding="utf-8")
+    return directory
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file's mtime (ns) and content: proof that nothing was touched."""
+    return {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in sorted(directory.iterdir())}
+
+
+def rendered_dir(directory: Path, settings: RenderSettings | None = None, spec=None) -> Path:
+    return write(directory, render(spec or static_spec(), settings or RenderSettings()))
+
+
+def bare_vm_dir(directory: Path) -> Path:
+    """What a person might commit: the VM and its values, plus a backend, but no provider or declarations."""
+    files = render(dhcp_spec(), RenderSettings())
+    return write(
+        directory,
+        {"machine.tf": files["machine.tf"], "terraform.tfvars": files["terraform.tfvars"], "backend.tf": BACKEND_TF},
+    )
+
+
+def declared_variables(directory: Path) -> list[str]:
+    """Every variable declaration in the directory, duplicates kept."""
+    names = []
+    for path in sorted(directory.glob("*.tf")):
+        for block in hcl2.loads(path.read_text()).get("variable", []):
+            names += [key.strip('"') for key in block if not key.startswith("__")]
+    return names
+
+
+# --- Template pieces --------------------------------------------------------------------------------------------
+
+
+def test_template_pieces_put_back_together_are_the_templates():
+    providers = providers_template_pieces()
+    assert [(piece.kind, piece.name) for piece in providers] == [
+        ("required_providers", "vsphere"),
+        ("required_version", ""),
+        ("provider", "vsphere"),
+    ]
+    assert providers_text(providers) == PROVIDERS_TEMPLATE
+    variables = variables_template_pieces()
+    assert variables_text(variables) == VARIABLES_TEMPLATE
+    assert [piece.name for piece in variables][:4] == [
+        "vsphere_user",
+        "vsphere_password",
+        "vsphere_server",
+        "allow_unverified_ssl",
+    ]
+    assert {piece.name for piece in variables if piece.has_default} == {
+        "vsphere_user",
+        "vsphere_password",
+        "vsphere_server",
+        "allow_unverified_ssl",
+    }
+    assert providers[2].refs == {"vsphere_user", "vsphere_password", "vsphere_server", "allow_unverified_ssl"}
+
+
+def test_variable_references_are_found_in_every_kind_of_expression():
+    document = hcl2.loads(
+        r"""
+# var.in_a_comment is not a reference
+resource "x" "y" {
+  plain   = var.plain
+  math    = var.n * 2 + length(var.list)
+  interp  = "prefix-${var.interpolated}-suffix"
+  nested  = "${upper("${var.deep}")}"
+  literal = "var.literal_text and $${var.escaped}"
+  quoted  = var.a == "var.in_string" ? 1 : 2
+  tpl     = "%{ if var.directive }yes%{ endif }"
+  forlist = [for item in var.for_source : item if item != var.for_filter]
+  formap  = { for k, v in var.map_source : k => v }
+  key     = { (var.key_expr) = 1 }
+  attr    = local.var.not_a_variable
+  heredoc = <<-EOT
+    hello ${var.heredoc}
+  EOT
+  dynamic "disk" {
+    for_each = var.dynamic_source
+    content {
+      size = disk.value.size + var.in_content
+    }
+  }
+}
+"""
+    )
+    assert variable_references(document) == {
+        "plain",
+        "n",
+        "list",
+        "interpolated",
+        "deep",
+        "a",
+        "directive",
+        "for_source",
+        "for_filter",
+        "map_source",
+        "key_expr",
+        "heredoc",
+        "dynamic_source",
+        "in_content",
+    }
+
+
+# --- A directory vmprov rendered ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tfvars_file", ["terraform.tfvars", "machine_inputs.tfvars"])
+def test_a_rendered_directory_passes_check_untouched(tmp_path, settings, tfvars_file):
+    settings.VMPROV_TFVARS_FILE = tfvars_file
+    directory = rendered_dir(tmp_path / "vm", RenderSettings(tfvars_file=tfvars_file))
+    before = snapshot(directory)
+
+    report = ensure_config_structure(directory, check=True)
+    call_command("ensure_config_structure", str(directory), "--check")
+    call_command("ensure_config_structure", str(directory))
+
+    assert report.ok, report.lines()
+    assert (report.missing, report.actions, report.problems) == ([], [], [])
+    assert snapshot(directory) == before
+
+
+def test_a_rendered_directory_with_hostile_values_passes_check(tmp_path):
+    from tests.test_terraform_render import hostile_spec
+
+    directory = rendered_dir(tmp_path, spec=hostile_spec())
+    report = ensure_config_structure(directory, check=True)
+    assert report.ok, report.lines()
+
+
+# --- Adding what is missing -------------------------------------------------------------------------------------
+
+
+def test_missing_providers_and_variables_are_copied_from_the_templates(tmp_path):
+    directory = bare_vm_dir(tmp_path)
+    before = snapshot(directory)
+
+    report = ensure_config_structure(directory)
+
+    assert report.ok, report.lines()
+    assert report.written == ["providers.tf", "variables.tf"]
+    # Everything the templates hold was needed, so the files are the templates, byte for byte.
+    assert (directory / "providers.tf").read_text() == PROVIDERS_TEMPLATE
+    assert (directory / "variables.tf").read_text() == VARIABLES_TEMPLATE
+    assert {name: before[name] for name in before} == {name: snapshot(directory)[name] for name in before}
+    assert ensure_config_structure(directory, check=True).ok
+
+
+def test_only_used_variables_are_added(tmp_path):
+    """An unused declaration without a default would make Terraform demand a value for it."""
+    directory = write(
+        tmp_path,
+        {
+            "main.tf": 'resource "vsphere_virtual_machine" "vm" {\n  name = var.vm_name\n}\n',
+            "terraform.tfvars": 'vm_name = "a"\n',
+            "backend.tf": BACKEND_TF,
+        },
+    )
+
+    report = ensure_config_structure(directory)
+
+    assert report.ok, report.lines()
+    assert sorted(declared_variables(directory)) == [
+        "allow_unverified_ssl",
+        "vm_name",
+        "vsphere_password",
+        "vsphere_server",
+        "vsphere_user",
+    ]
+
+
+def test_provider_block_in_any_file_counts_but_a_comment_does_not(tmp_path):
+    versions = (
+        'terraform {\n  required_providers {\n    vsphere = {\n      source = "hashicorp/vsphere"\n    }\n  }\n'
+        '  required_version = ">= 1.3"\n}\n\n'
+        'provider "vsphere" {\n  user = var.vsphere_user\n}\n'
+    )
+    counted = bare_vm_dir(tmp_path / "counted")
+    write(counted, {"versions.tf": versions})
+    commented = bare_vm_dir(tmp_path / "commented")
+    write(commented, {"versions.tf": "\n".join(f"# {line}" for line in versions.splitlines()) + "\n"})
+
+    counted_report = ensure_config_structure(counted, check=True)
+    commented_report = ensure_config_structure(commented, check=True)
+
+    assert 'provider "vsphere" in versions.tf' in counted_report.found
+    assert "required_providers vsphere in versions.tf" in counted_report.found
+    assert not any("write providers.tf" in action for action in counted_report.actions)
+    assert 'provider "vsphere" block' in commented_report.missing
+    assert "required_providers vsphere" in commented_report.missing
+    assert commented_report.actions[0] == (
+        'write providers.tf: required_providers vsphere, required_version, provider "vsphere"'
+    )
+
+
+def test_an_aliased_provider_block_is_not_the_default_configuration(tmp_path):
+    directory = bare_vm_dir(tmp_path)
+    write(directory, {"extra.tf": 'provider "vsphere" {\n  alias = "other"\n}\n'})
+    report = ensure_config_structure(directory, check=True)
+    assert 'provider "vsphere" block' in report.missing
+
+
+def test_existing_declarations_are_not_repeated_and_user_files_are_not_changed(tmp_path):
+    directory = bare_vm_dir(tmp_path)
+    own_variables = (
+        'variable "vsphere_user" {\n  type    = string\n  default = "svc-terraform"\n}\n\n'
+        'variable "vm_name" {\n  type = string\n}\n'
+    )
+    own_providers = 'terraform {\n  required_version = ">= 1.5.0"\n}\n'
+    write(directory, {"variables.tf": own_variables, "providers.tf": own_providers})
+    before = snapshot(directory)
+
+    report = ensure_config_structure(directory)
+
+    assert report.ok, report.lines()
+    assert report.written == ["vmprov_providers.tf", "vmprov_variables.tf"]
+    after = snapshot(directory)
+    assert {name: after[name] for name in before} == before
+    declarations = declared_variables(directory)
+    assert len(declarations) == len(set(declarations)), "a variable is declared twice"
+    assert set(declarations) == set(variable_references_in(directory))
+    providers = (directory / "vmprov_providers.tf").read_text()
+    assert "required_version" not in providers  # providers.tf has one already
+    assert 'provider "vsphere"' in providers and "required_providers" in providers
+
+
+def variable_references_in(directory: Path) -> set[str]:
+    refs = set()
+    for path in directory.glob("*.tf"):
+        refs |= variable_references(hcl2.loads(path.read_text()))
+    return refs
+
+
+def test_an_existing_required_providers_block_without_vsphere_is_reported_not_duplicated(tmp_path):
+    directory = bare_vm_dir(tmp_path)
+    write(
+        directory,
+        {
+            "versions.tf": 'terraform {\n  required_providers {\n    random = {\n      source = "hashicorp/random"\n'
+            "    }\n  }\n}\n"
+        },
+    )
+
+    report = ensure_config_structure(directory)
+
+    assert not report.ok
+    assert any("has no vsphere entry" in problem for problem in report.problems)
+    combined = "".join(path.read_text() for path in directory.glob("*.tf"))
+    assert combined.count("required_providers") == 1
+
+
+def test_a_second_run_changes_nothing(tmp_path):
+    directory = bare_vm_dir(tmp_path)
+    write(directory, {"providers.tf": 'terraform {\n  required_version = ">= 1.0.0"\n}\n'})
+    first = ensure_config_structure(directory)
+    assert first.written
+    before = snapshot(directory)
+
+    second = ensure_config_structure(directory)
+    call_command("ensure_config_structure", str(directory))
+
+    assert (second.actions, second.written, second.problems) == ([], [], [])
+    assert snapshot(directory) == before
+
+
+def test_vmprov_own_file_is_appended_to_when_more_is_needed_later(tmp_path):
+    directory = write(
+        tmp_path,
+        {
+            "main.tf": 'resource "vsphere_virtual_machine" "vm" {\n  name = var.vm_name\n}\n',
+            "variables.tf": 'variable "vm_name" {\n  type = string\n}\n',
+            "terraform.tfvars": 'vm_name    = "a"\nannotation = "b"\n',
+            "backend.tf": BACKEND_TF,
+        },
+    )
+    first = ensure_config_structure(directory)
+    assert first.written == ["providers.tf", "vmprov_variables.tf"]
+    # Later someone starts using another variable the template declares.
+    write(directory, {"tags.tf": "locals {\n  owner = var.annotation\n}\n"})
+
+    report = ensure_config_structure(directory)
+
+    assert report.ok, report.lines()
+    assert report.actions == ['append to vmprov_variables.tf: variable "annotation"']
+    assert sorted(declared_variables(directory)) == [
+        "allow_unverified_ssl",
+        "annotation",
+        "vm_name",
+        "vsphere_password",
+        "vsphere_server",
+        "vsphere_user",
+    ]
+    assert ensure_config_structure(directory, check=True).ok
+
+
+def test_fixed_files_are_fmt_clean(tmp_path):
+    directory = bare_vm_dir(tmp_path)
+    write(directory, {"variables.tf": 'variable "vm_name" {\n  type = string\n}\n'})
+    ensure_config_structure(directory)
+    result = run_terraform(directory, "fmt", "-check", "-diff", "-no-color", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Verification: main file, values files, required values -------------------------------------------------------
+
+
+@pytest.mark.parametrize("main_file", ["main.tf", "machine.tf"])
+def test_either_main_file_is_accepted(tmp_path, main_file):
+    files = render(static_spec(), RenderSettings())
+    files[main_file] = files.pop("machine.tf")
+    report = ensure_config_structure(write(tmp_path, files), check=True)
+    assert report.ok, report.lines()
+    assert f"main file {main_file}" in report.found
+
+
+def test_no_main_file_is_a_problem_it_cannot_fix(tmp_path):
+    files = render(static_spec(), RenderSettings())
+    files["vm.tf"] = files.pop("machine.tf")
+    directory = write(tmp_path, files)
+    before = snapshot(directory)
+    report = ensure_config_structure(directory)
+    assert report.problems == ["no main.tf or machine.tf: nothing defines the VM"]
+    assert snapshot(directory) == before
+
+
+def test_machine_inputs_tfvars_counts_when_atlantis_passes_it(tmp_path, settings):
+    directory = rendered_dir(tmp_path, RenderSettings(tfvars_file="machine_inputs.tfvars"))
+
+    settings.VMPROV_TFVARS_FILE = "machine_inputs.tfvars"
+    assert ensure_config_structure(directory, check=True).ok
+    assert ensure_config_structure(directory, check=True, var_files=["machine_inputs.tfvars"]).ok
+
+    settings.VMPROV_TFVARS_FILE = "terraform.tfvars"
+    report = ensure_config_structure(directory, check=True)
+    assert not report.ok
+    assert any("machine_inputs.tfvars is not loaded" in note for note in report.notes)
+    assert 'a value for variable "vm_name"' in report.missing
+    assert any("no loaded values file sets" in problem and "vm_name" in problem for problem in report.problems)
+
+
+def test_var_file_that_atlantis_passes_must_exist(tmp_path):
+    directory = rendered_dir(tmp_path)
+    report = ensure_config_structure(directory, check=True, var_files=["machine_inputs.tfvars"])
+    assert report.problems == [
+        "Atlantis passes -var-file=machine_inputs.tfvars, which does not exist here (plans would fail)"
+    ]
+
+
+def test_no_values_file_is_a_problem(tmp_path):
+    files = render(static_spec(), RenderSettings())
+    files["values.auto.tfvars"] = files.pop("terraform.tfvars")
+    report = ensure_config_structure(write(tmp_path, files), check=True)
+    # The auto-loaded file gives every value, but the deployment convention wants one of the two names.
+    assert report.problems == ["no terraform.tfvars or machine_inputs.tfvars: no values for the VM's variables"]
+
+
+@pytest.mark.parametrize(
+    ("file_name", "content"),
+    [
+        ("terraform.tfvars", 'domain = "example.com"\n'),
+        ("extra.auto.tfvars", 'domain = "example.com"\n'),
+        ("terraform.tfvars.json", '{"domain": "example.com"}'),
+        ("extra.auto.tfvars.json", '{"domain": "example.com"}'),
+    ],
+)
+def test_values_from_any_auto_loaded_file_count(tmp_path, file_name, content):
+    files = render(static_spec(), RenderSettings())
+    files["terraform.tfvars"] = files["terraform.tfvars"].replace('domain       = "example.com"\n', "")
+    files[file_name] = files.get(file_name, "") + content
+    report = ensure_config_structure(write(tmp_path, files), check=True)
+    assert report.ok, report.lines()
+
+
+def test_required_variable_without_value_is_reported(tmp_path):
+    files = render(static_spec(), RenderSettings())
+    files["terraform.tfvars"] = files["terraform.tfvars"].replace('domain       = "example.com"\n', "")
+    files["extra.tf"] = 'variable "owner" {\n  type = string\n}\n\nvariable "team" {\n  default = "ops"\n}\n'
+    report = ensure_config_structure(write(tmp_path, files), check=True)
+    assert report.problems == [
+        "no loaded values file sets domain, owner, declared without a default (a plan with -input=false fails)"
+    ]
+
+
+def test_undeclared_variable_unknown_to_the_template_is_a_problem(tmp_path):
+    directory = rendered_dir(tmp_path)
+    write(directory, {"extra.tf": 'locals {\n  x = "${var.unknown_thing}-${var.vm_name}"\n}\n'})
+    before = snapshot(directory)
+    report = ensure_config_structure(directory)
+    assert report.problems == [
+        "var.unknown_thing is used in extra.tf but declared nowhere, and vmprov's template does not declare it: "
+        "declare it (with its type) yourself"
+    ]
+    assert snapshot(directory) == before
+
+
+def test_missing_backend_and_duplicates_are_reported(tmp_path):
+    files = render(static_spec(), RenderSettings())
+    files["providers.tf"] = PROVIDERS_TEMPLATE  # no backend
+    files["more.tf"] = 'variable "vm_name" {\n  type = string\n}\n'
+    report = ensure_config_structure(write(tmp_path, files), check=True)
+    assert "backend block" in report.missing
+    assert any(problem.startswith("no backend block") for problem in report.problems)
+    assert 'variable "vm_name" is declared 2 times (more.tf, variables.tf)' in report.problems
+
+
+def test_unparseable_file_stops_all_changes(tmp_path):
+    directory = bare_vm_dir(tmp_path)
+    write(directory, {"broken.tf": 'resource "x" {\n  a = \n'})
+    before = snapshot(directory)
+    report = ensure_config_structure(directory)
+    assert any(problem.startswith("broken.tf cannot be parsed") for problem in report.problems)
+    assert report.written == []
+    assert snapshot(directory) == before
+
+
+def test_not_a_directory(tmp_path):
+    assert ensure_config_structure(tmp_path / "nope").problems == ["not a directory"]
+
+
+# --- The management command ---------------------------------------------------------------------------------------
+
+
+def test_check_mode_fails_when_something_is_missing_and_changes_nothing(tmp_path, capsys):
+    directory = bare_vm_dir(tmp_path)
+    before = snapshot(directory)
+
+    with pytest.raises(CommandError, match="1 of 1 directories missing something"):
+        call_command("ensure_config_structure", str(directory), "--check")
+
+    assert snapshot(directory) == before
+    output = capsys.readouterr().out
+    assert "  would: write providers.tf" in output
+    assert f"{directory}: NOT OK" in output
+
+
+def test_fix_mode_succeeds_after_fixing_and_reports_each_path(tmp_path, capsys):
+    fixable = bare_vm_dir(tmp_path / "fixable")
+    complete = rendered_dir(tmp_path / "complete")
+
+    call_command("ensure_config_structure", str(fixable), str(complete))
+
+    output = capsys.readouterr().out
+    assert "  did: write providers.tf" in output
+    assert f"{fixable}: OK" in output and f"{complete}: OK" in output
+    call_command("ensure_config_structure", str(fixable), "--check")
+
+
+def test_fix_mode_fails_when_a_problem_cannot_be_fixed(tmp_path):
+    directory = bare_vm_dir(tmp_path)
+    (directory / "machine.tf").rename(directory / "vm.tf")
+    with pytest.raises(CommandError, match="with problems vmprov cannot fix"):
+        call_command("ensure_config_structure", str(directory))
+
+
+def test_command_line_exit_codes(tmp_path):
+    complete = rendered_dir(tmp_path / "complete")
+    incomplete = bare_vm_dir(tmp_path / "incomplete")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", "ensure_config_structure", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert run(str(complete), "--check").returncode == 0
+    failed = run(str(complete), str(incomplete), "--check")
+    assert failed.returncode == 1
+    assert 'missing: provider "vsphere" block' in failed.stdout
+    assert not (incomplete / "providers.tf").exists()
