@@ -1,8 +1,10 @@
 """Admin: requests with filters and search; history and rendered Terraform read-only."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from provisioning import delivery
 from provisioning.models import RequestEvent, VMRequest
 
 
@@ -26,6 +28,48 @@ class VMRequestAdmin(admin.ModelAdmin):
     inlines = [RequestEventInline]
     readonly_fields = ("terraform_files", "config_hash", "status", "created_at", "updated_at")
     exclude = ("rendered_files",)
+    actions = ["approve", "reject", "retry_delivery"]
+
+    def _decide(self, request, queryset, decision: str):
+        """Approve or reject with a reason: an intermediate page asks for it."""
+        if "reason" not in request.POST:
+            return TemplateResponse(
+                request,
+                "admin/provisioning/decide.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"{decision.capitalize()} {queryset.count()} request(s)",
+                    "queryset": queryset,
+                    "decision": decision,
+                    "action": request.POST["action"],
+                    "opts": self.model._meta,
+                },
+            )
+        reason = request.POST["reason"].strip()
+        for vm_request in queryset:
+            try:
+                getattr(delivery, decision)(vm_request, request.user, reason)
+                self.message_user(request, f"{vm_request.vm_name}: {decision}d.", messages.SUCCESS)
+            except delivery.NotAllowed as error:
+                self.message_user(request, f"{vm_request.vm_name}: {error}", messages.ERROR)
+        return None
+
+    @admin.action(description="Approve selected planned requests")
+    def approve(self, request, queryset):
+        return self._decide(request, queryset, "approve")
+
+    @admin.action(description="Reject selected planned requests")
+    def reject(self, request, queryset):
+        return self._decide(request, queryset, "reject")
+
+    @admin.action(description="Retry the delivery of selected failed requests")
+    def retry_delivery(self, request, queryset):
+        for vm_request in queryset:
+            try:
+                delivery.retry(vm_request, request.user)
+                self.message_user(request, f"{vm_request.vm_name}: delivery starts again.", messages.SUCCESS)
+            except delivery.NotAllowed as error:
+                self.message_user(request, f"{vm_request.vm_name}: {error}", messages.ERROR)
 
     def has_add_permission(self, request) -> bool:
         return False  # requests come through the form, which checks them against the inventory

@@ -30,7 +30,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.PLANNING: frozenset({S.PLANNED, S.PLAN_FAILED}),
     S.PLAN_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.PLANNED: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.PLANNING}),
-    S.APPROVED: frozenset({S.APPLYING, S.PLANNING}),
+    S.APPROVED: frozenset({S.APPLYING, S.PLANNING, S.APPLY_FAILED}),
     S.APPLYING: frozenset({S.APPLIED, S.APPLY_FAILED, S.NEEDS_ATTENTION}),
     S.APPLY_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.APPLIED: frozenset({S.READY, S.NEEDS_ATTENTION}),
@@ -45,6 +45,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # a ready VM is in the inventory, which the form checks too.
 CLOSED_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.REJECTED, S.CANCELLED, S.READY})
 OPEN_STATUSES = frozenset(set(S) - CLOSED_STATUSES)
+
+# Staff may send these through delivery again.
+RETRYABLE_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED})
 
 # The requester may cancel until the request is approved.
 CANCELLABLE_STATUSES = frozenset({S.SUBMITTED, S.PUSH_FAILED, S.PLANNED, S.PLAN_FAILED, S.APPLY_FAILED})

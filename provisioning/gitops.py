@@ -216,7 +216,7 @@ def push_request(
         target = git.workdir / directory
         target.mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
-            (target / name).write_text(content)
+            (target / name).write_text(content, encoding="utf-8")
         report = ensure_config_structure(target)
         if report.problems:
             raise GitError(f"the rendered configuration is incomplete: {'; '.join(report.problems)}")

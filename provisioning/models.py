@@ -71,6 +71,22 @@ class VMRequest(models.Model):
     rendered_files = models.JSONField(default=dict, blank=True)
     config_hash = models.CharField(max_length=64, blank=True)
 
+    # Delivery: where the configuration went, what was planned, applied and found.
+    branch = models.CharField(max_length=255, blank=True)
+    directory = models.CharField(max_length=1024, blank=True)
+    pushed_commit = models.CharField(max_length=64, blank=True)
+    pushed_hash = models.CharField(max_length=64, blank=True, help_text="config_hash of what was pushed")
+    planned_commit = models.CharField(max_length=64, blank=True, help_text="the branch's commit Atlantis planned")
+    planned_hash = models.CharField(max_length=64, blank=True)
+    plan_output = models.TextField(blank=True)
+    apply_output = models.TextField(blank=True)
+    last_error = models.TextField(blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    vm_moref = models.CharField(max_length=200, blank=True)
+    vm_instance_uuid = models.CharField(max_length=64, blank=True)
+
     objects = VMRequestQuerySet.as_manager()
 
     class Meta:

@@ -9,4 +9,6 @@ urlpatterns = [
     path("new/", views.new_request, name="new"),
     path("<int:pk>/", views.request_detail, name="detail"),
     path("<int:pk>/cancel/", views.cancel_request, name="cancel"),
+    path("<int:pk>/decide/", views.decide_request, name="decide"),
+    path("<int:pk>/retry/", views.retry_request, name="retry"),
 ]

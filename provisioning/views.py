@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from provisioning import submission
-from provisioning.choices import CANCELLABLE_STATUSES, RequestStatus
+from provisioning import delivery, submission
+from provisioning.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, RequestStatus
 from provisioning.forms import VMRequestForm
 from provisioning.models import APPROVERS_GROUP, TransitionRefused, VMRequest
 
@@ -104,12 +104,46 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": vm_request.events.select_related("actor"),
         "rendered_files": sorted(vm_request.rendered_files.items()),
         "can_cancel": _may_act(request, vm_request) and vm_request.status in CANCELLABLE_STATUSES,
+        "can_decide": vm_request.status == RequestStatus.PLANNED
+        and delivery.is_approver(request.user)
+        and vm_request.requester_id != request.user.pk,
+        "can_retry": request.user.is_staff and vm_request.status in RETRYABLE_STATUSES,
     }
     return render(request, "provisioning/request_detail.html", context)
 
 
 def _may_act(request: HttpRequest, vm_request: VMRequest) -> bool:
     return vm_request.requester_id == request.user.pk or request.user.is_staff
+
+
+@require_POST
+def decide_request(request: HttpRequest, pk: int) -> HttpResponse:
+    """An approver approves or rejects a planned request, with a reason."""
+    vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=pk)
+    reason = request.POST.get("reason", "").strip()[:2000]
+    try:
+        if request.POST.get("decision") == "approve":
+            delivery.approve(vm_request, request.user, reason)
+            messages.success(request, "Approved: vmprov applies it now.")
+        elif request.POST.get("decision") == "reject":
+            delivery.reject(vm_request, request.user, reason)
+            messages.success(request, "Rejected.")
+        else:
+            messages.error(request, "Choose approve or reject.")
+    except delivery.NotAllowed as error:
+        messages.error(request, str(error))
+    return redirect("provisioning:detail", pk=pk)
+
+
+@require_POST
+def retry_request(request: HttpRequest, pk: int) -> HttpResponse:
+    vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=pk)
+    try:
+        delivery.retry(vm_request, request.user)
+        messages.success(request, "The delivery starts again.")
+    except delivery.NotAllowed as error:
+        messages.error(request, str(error))
+    return redirect("provisioning:detail", pk=pk)
 
 
 @require_POST

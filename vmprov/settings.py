@@ -130,6 +130,12 @@ VMPROV_LIMITS = {
     "disk_size_gb": (env_int("VMPROV_MIN_DISK_GB", 1), env_int("VMPROV_MAX_DISK_GB", 4096)),
 }
 
+# --- Terraform rendering ---
+VMPROV_TF_BACKEND = env_str("VMPROV_TF_BACKEND", "pg")  # pg | s3 | azurerm | gcs | consul | local | http
+# JSON of the backend's non-secret settings (secrets such as PG_CONN_STR live in Atlantis's environment).
+VMPROV_TF_BACKEND_CONFIG = env_str("VMPROV_TF_BACKEND_CONFIG", "{}")
+VMPROV_TFVARS_FILE = env_str("VMPROV_TFVARS_FILE", "terraform.tfvars")  # or machine_inputs.tfvars
+
 # --- Delivery: the Git repository Atlantis works from ---
 VMPROV_GITOPS_REPO = env_str("VMPROV_GITOPS_REPO")
 VMPROV_GITOPS_BASE_BRANCH = env_str("VMPROV_GITOPS_BASE_BRANCH", "main")
@@ -143,6 +149,37 @@ VMPROV_GIT_EMAIL_DOMAIN = env_str("VMPROV_GIT_EMAIL_DOMAIN", "users.vmprov.inval
 VMPROV_GIT_WORKDIR = env_str("VMPROV_GIT_WORKDIR")  # where working copies are made; the system temp dir if unset
 VMPROV_GIT_TIMEOUT = env_int("VMPROV_GIT_TIMEOUT", 120)
 
+# --- Atlantis (token only ever in the X-Atlantis-Token header) ---
+ATLANTIS_URL = env_str("ATLANTIS_URL")
+ATLANTIS_TOKEN = env_str("ATLANTIS_TOKEN")
+ATLANTIS_REPO = env_str("ATLANTIS_REPO")
+ATLANTIS_VCS_TYPE = env_str("ATLANTIS_VCS_TYPE", "Github")
+ATLANTIS_PLAN_TIMEOUT = env_int("ATLANTIS_PLAN_TIMEOUT", 900)
+ATLANTIS_APPLY_TIMEOUT = env_int("ATLANTIS_APPLY_TIMEOUT", 3600)
+ATLANTIS_CONNECT_TIMEOUT = env_float("ATLANTIS_CONNECT_TIMEOUT", 10)
+ATLANTIS_LOCK_WAIT = env_float("ATLANTIS_LOCK_WAIT", 120)  # waiting for another call on the same repository
+ATLANTIS_LOCK_MARGIN = env_float("ATLANTIS_LOCK_MARGIN", 60)  # lock TTL = timeout + connect + 30 s + margin
+
+# --- Approval and the end of delivery ---
+# Auto-approval below these limits (and only for a plan of exactly "1 to add, 0 to change, 0 to destroy");
+# off unless all three are set.
+_auto = [env_int(f"VMPROV_AUTO_APPROVE_MAX_{n}", 0) for n in ("CPUS", "MEMORY_MB", "DISK_GB")]
+VMPROV_AUTO_APPROVE = {"num_cpus": _auto[0], "memory_mb": _auto[1], "disk_size_gb": _auto[2]} if all(_auto) else None
+VMPROV_READY_CHECKS = env_int("VMPROV_READY_CHECKS", 30)
+VMPROV_READY_CHECK_SECONDS = env_int("VMPROV_READY_CHECK_SECONDS", 60)
+VMPROV_BASE_URL = env_str("VMPROV_BASE_URL", "http://127.0.0.1:8000")
+
+# --- Email (Django's settings; the console when no host is set) ---
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "vmprov@localhost")
+
 # --- Background jobs (django-q2, ORM broker: at-least-once, survives a Redis outage) ---
 Q_CLUSTER = {
     "name": "vmprov",
@@ -154,6 +191,16 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 500,
     "poll": 0.5,
+    # Delivery jobs run on a cluster of their own (Q_CLUSTER_NAME=delivery manage.py qcluster) whose retry
+    # outlasts the longest apply: the broker never hands a running apply out a second time.
+    "ALT_CLUSTERS": {
+        "delivery": {
+            "timeout": ATLANTIS_APPLY_TIMEOUT + 300,
+            "retry": ATLANTIS_APPLY_TIMEOUT + 900,
+            "max_attempts": 1,
+            "workers": env_int("Q_DELIVERY_WORKERS", 2),
+        }
+    },
 }
 
 # --- Internationalization / static ---

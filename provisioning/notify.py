@@ -1,0 +1,48 @@
+"""Email about requests (Django's mail settings). A failed email is noted in the request's history."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+
+from provisioning.models import APPROVERS_GROUP, VMRequest
+
+logger = logging.getLogger(__name__)
+
+
+def _link(vm_request: VMRequest) -> str:
+    return f"{settings.VMPROV_BASE_URL.rstrip('/')}/requests/{vm_request.pk}/"
+
+
+def _send(vm_request: VMRequest, recipients: list[str], subject: str, body: str) -> None:
+    recipients = sorted({address for address in recipients if address})
+    if not recipients:
+        return
+    try:
+        send_mail(f"[vmprov] {subject}", f"{body}\n\n{_link(vm_request)}\n", None, recipients)
+    except Exception as error:  # mail is a side channel: the request goes on, the failure is on record
+        logger.warning("email about request %s failed: %s", vm_request.pk, error)
+        vm_request.note(f"Email to {', '.join(recipients)} failed: {error}")
+
+
+def approvers_emails(vm_request: VMRequest) -> list[str]:
+    approvers = get_user_model().objects.filter(groups__name=APPROVERS_GROUP, is_active=True)
+    return [user.email for user in approvers.exclude(pk=vm_request.requester_id)]
+
+
+def plan_ready(vm_request: VMRequest) -> None:
+    _send(
+        vm_request,
+        approvers_emails(vm_request),
+        f"{vm_request.vm_name}: plan ready for approval",
+        f"{vm_request.requester.get_username()} asks for {vm_request.vm_name} in {vm_request.datacenter_name} / "
+        f"{vm_request.cluster_name} ({vm_request.num_cpus} CPU, {vm_request.memory_mb} MB, "
+        f"{vm_request.disk_size_gb} GB). The plan is ready for your approval.",
+    )
+
+
+def to_requester(vm_request: VMRequest, subject: str, body: str) -> None:
+    _send(vm_request, [vm_request.requester.email], f"{vm_request.vm_name}: {subject}", body)
