@@ -120,7 +120,7 @@ def test_a_protected_base_branch_leaves_the_branch_and_says_so(gitops_remote):
 
 def test_a_rejected_push_is_a_clear_error(gitops_remote):
     reject_pushes_to(gitops_remote, "refs/heads/vmprov/7-web01")
-    with pytest.raises(gitops.GitError, match="git push failed: .*protected branch hook declined"):
+    with pytest.raises(gitops.GitError, match=r"git push failed: .*protected branch hook declined"):
         push()
 
 
