@@ -1,0 +1,101 @@
+"""A whole delivery world for tests: vcsim, a real redis-server, a bare Git repo and a local Atlantis."""
+
+from __future__ import annotations
+
+import ast
+
+from dataclasses import dataclass
+
+from django.utils.module_loading import import_string
+from django_q.models import OrmQ, Schedule
+
+from inventory import catalog, tasks
+from inventory.choices import RefreshTrigger
+from tests.atlantis_server import LocalAtlantis
+from tests.atlantis_vcsim import clone_in_vcsim
+
+REPO = "acme/vms"
+TOKEN = "atlantis-api-secret-for-tests"
+
+
+@dataclass
+class World:
+    vcsim: object
+    atlantis: LocalAtlantis
+    bare: object
+    datacenter: dict
+    cluster: dict
+    resources: object
+    folder: dict
+    template: dict
+
+    def form(self, vm_name: str = "web01", **changes) -> dict:
+        """A valid request form for the first datacenter's first cluster."""
+        pools = {p["path"]: p for p in self.resources.resource_pools}
+        datastore = next(d for d in self.resources.datastores if d["accessible"])
+        data = {
+            "datacenter": self.datacenter["id"],
+            "cluster": self.cluster["id"],
+            "resource_pool": pools["Resources"]["id"],
+            "datastore": datastore["id"],
+            "network": self.resources.networks[0]["id"],
+            "folder": self.folder["id"],
+            "template": self.template["id"],
+            "vm_name": vm_name,
+            "num_cpus": "2",
+            "memory_mb": "1024",
+            "disk_size_gb": str(max(2, self.template["disks"][0]["size_gb"])),
+            "ip_mode": "dhcp",
+            "domain": "example.com",
+            "notes": 'hostile "${var.vsphere_password}" %{ if true }\nnote',
+        }
+        data.update(changes)
+        return data
+
+
+def point_atlantis(settings, atlantis: LocalAtlantis) -> None:
+    settings.ATLANTIS_URL = atlantis.url
+    settings.ATLANTIS_TOKEN = TOKEN
+    settings.ATLANTIS_REPO = REPO
+    settings.ATLANTIS_VCS_TYPE = "Github"
+    settings.ATLANTIS_PLAN_TIMEOUT = 20
+    settings.ATLANTIS_APPLY_TIMEOUT = 20
+    settings.ATLANTIS_CONNECT_TIMEOUT = 2
+    settings.ATLANTIS_LOCK_WAIT = 10
+
+
+def make_world(settings, vcsim, bare) -> World:
+    atlantis = LocalAtlantis(
+        api_secret=TOKEN,
+        repo_clone_url={REPO: bare},
+        on_apply=lambda directory, values: clone_in_vcsim(vcsim, values),
+    ).start()
+    point_atlantis(settings, atlantis)
+    tasks.refresh_all(RefreshTrigger.WARM_CACHE)
+    datacenter = catalog.datacenters().items[0]
+    cluster = catalog.clusters(datacenter["id"]).items[0]
+    resources = catalog.cluster_resources(cluster["id"])
+    folder = next(f for f in catalog.folders(datacenter["id"]).items if f["path"] == "")
+    template = catalog.templates(datacenter["id"]).items[0]
+    return World(vcsim, atlantis, bare, datacenter, cluster, resources, folder, template)
+
+
+def drain(max_steps: int = 50) -> list[str]:
+    """Run queued delivery jobs in order, as the delivery cluster would, then the scheduled ones (the later
+    checks for a new VM) without waiting for their time; returns what ran."""
+    ran = []
+    for _ in range(max_steps):
+        queued = OrmQ.objects.filter(key="delivery").order_by("id").first()
+        if queued is not None:
+            task = queued.task
+            queued.delete()
+            func, args, kwargs = task["func"], task["args"], task["kwargs"]
+        else:
+            scheduled = Schedule.objects.filter(cluster="delivery").order_by("next_run", "id").first()
+            if scheduled is None:
+                return ran
+            scheduled.delete()
+            func, args, kwargs = scheduled.func, ast.literal_eval(f"({scheduled.args},)"), {}
+        import_string(func)(*args, **kwargs)
+        ran.append(func.rsplit(".", 1)[-1])
+    raise AssertionError(f"delivery did not settle after {max_steps} jobs: {ran}")

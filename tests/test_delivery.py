@@ -1,0 +1,216 @@
+"""Delivery end to end and its failure cases, against vcsim, a bare Git repo and a local Atlantis server."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core import mail
+from django.test import Client
+
+from provisioning import delivery
+from provisioning.choices import RequestStatus
+from provisioning.models import VMRequest
+from tests.conftest import git
+from tests.delivery_world import drain, make_world
+from tests.vcenter_admin import admin_session, find, vim
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
+S = RequestStatus
+
+
+@pytest.fixture
+def world(settings, vcenter, real_redis, gitops_remote):
+    settings.VMPROV_READY_CHECK_SECONDS = 1
+    world = make_world(settings, vcenter, gitops_remote)
+    yield world
+    world.atlantis.stop()
+
+
+@pytest.fixture
+def people(django_user_model):
+    requester = django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice-1")
+    approver = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-1")
+    approver.groups.add(Group.objects.get_or_create(name="approvers")[0])
+    return requester, approver
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def submit(world, requester, **changes) -> VMRequest:
+    response = client_for(requester).post("/requests/new/", world.form(**changes))
+    assert response.status_code == 302, response.context["form"].errors
+    return VMRequest.objects.get(vm_name=changes.get("vm_name", "web01"))
+
+
+def statuses(vm_request):
+    return [event.to_status for event in vm_request.events.all()]
+
+
+def test_a_request_travels_all_the_way_to_a_ready_vm(world, people):
+    requester, approver = people
+    vm_request = submit(world, requester)
+    assert drain() == ["push", "plan"]
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.PLANNED
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in vm_request.plan_output
+    assert vm_request.planned_commit == vm_request.pushed_commit
+    assert [m.to for m in mail.outbox] == [["bob@example.com"]]  # the approvers: plan ready
+
+    # The pushed branch holds the files; Atlantis got the directory through Paths.
+    files = git("--git-dir", str(world.bare), "ls-tree", "-r", "--name-only", vm_request.branch)
+    assert f"{vm_request.directory}/terraform.tfvars" in files.splitlines()
+    plan_call = next(r for r in world.atlantis.requests if r.path == "/api/plan")
+    payload = json.loads(plan_call.body)
+    assert payload["Paths"] == [{"Directory": vm_request.directory, "Workspace": "default"}]
+    assert payload["Ref"] == vm_request.branch
+
+    page = client_for(approver).get(f"/requests/{vm_request.pk}/")
+    assert "Plan: 1 to add" in page.content.decode() and 'value="approve"' in page.content.decode()
+    response = client_for(approver).post(
+        f"/requests/{vm_request.pk}/decide/", {"decision": "approve", "reason": "capacity is fine"}
+    )
+    assert response.status_code == 302
+    assert drain() == ["apply", "watch"]
+
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.READY
+    assert statuses(vm_request) == [
+        "submitted",
+        "pushing",
+        "planning",
+        "planned",
+        "approved",
+        "applying",
+        "applied",
+        "applied",
+        "ready",
+    ]
+    assert vm_request.approved_by == approver
+    assert "Apply complete! Resources: 1 added" in vm_request.apply_output
+    with admin_session(world.vcsim) as si:
+        vm = find(si, vim.VirtualMachine, "web01")
+        assert (vm._moId, vm.config.instanceUuid) == (vm_request.vm_moref, vm_request.vm_instance_uuid)
+        assert vm.config.hardware.numCPU == 2
+    # The base branch shows what is deployed; the request's branch is gone.
+    main_files = git("--git-dir", str(world.bare), "ls-tree", "-r", "--name-only", "main").splitlines()
+    assert f"{vm_request.directory}/machine.tf" in main_files
+    assert vm_request.branch not in git("--git-dir", str(world.bare), "branch")
+    assert [m.subject for m in mail.outbox][1:] == ["[vmprov] web01: approved", "[vmprov] web01: ready"]
+    history = client_for(requester).get(f"/requests/{vm_request.pk}/").content.decode()
+    assert "Ready" in history and "merged vmprov/" in history.lower()
+
+
+def test_a_static_address_reaches_the_guest(world, people):
+    requester, approver = people
+    vm_request = submit(
+        world,
+        requester,
+        vm_name="db07",
+        ip_mode="static",
+        ipv4_address="10.20.0.7",
+        ipv4_prefix="24",
+        ipv4_gateway="10.20.0.1",
+        dns_servers="10.20.0.2",
+    )
+    drain()
+    delivery.approve(VMRequest.objects.get(pk=vm_request.pk), approver, "ok")
+    drain()
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.READY
+    with admin_session(world.vcsim) as si:
+        assert find(si, vim.VirtualMachine, "db07").guest.ipAddress == "10.20.0.7"
+
+
+def test_nobody_approves_their_own_request_and_only_approvers_approve(world, people, django_user_model):
+    requester, approver = people
+    approver_request = submit(world, approver, vm_name="bobvm")
+    drain()
+    with pytest.raises(delivery.NotAllowed, match="own request"):
+        delivery.approve(VMRequest.objects.get(pk=approver_request.pk), approver, "mine")
+    with pytest.raises(delivery.NotAllowed, match="approvers group"):
+        delivery.approve(VMRequest.objects.get(pk=approver_request.pk), requester, "not an approver")
+    page = client_for(approver).get(f"/requests/{approver_request.pk}/").content.decode()
+    assert 'value="approve"' not in page
+    assert VMRequest.objects.get(pk=approver_request.pk).status == S.PLANNED
+
+
+def test_a_rejected_request_stays_in_the_history_with_its_reason(world, people):
+    requester, approver = people
+    vm_request = submit(world, requester)
+    drain()
+    client_for(approver).post(f"/requests/{vm_request.pk}/decide/", {"decision": "reject", "reason": "no budget"})
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.REJECTED
+    assert vm_request.events.last().message == "Rejected by bob: no budget"
+    assert mail.outbox[-1].subject == "[vmprov] web01: rejected" and "no budget" in mail.outbox[-1].body
+    assert world.atlantis.requests[-1].path == "/api/plan", "nothing was applied"
+
+
+def test_the_requester_can_cancel_before_approval(world, people):
+    requester, _ = people
+    vm_request = submit(world, requester)
+    drain()
+    client_for(requester).post(f"/requests/{vm_request.pk}/cancel/")
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.CANCELLED
+    assert drain() == []
+
+
+def test_a_branch_that_moved_after_the_plan_is_planned_again_not_applied(world, people, tmp_path):
+    requester, approver = people
+    vm_request = submit(world, requester)
+    drain()
+    vm_request.refresh_from_db()
+    # Someone pushes to the request's branch after the plan.
+    clone = tmp_path / "intruder"
+    git("clone", "--quiet", "--branch", vm_request.branch, str(world.bare), str(clone))
+    (clone / vm_request.directory / "extra.tf").write_text('output "x" {\n  value = 1\n}\n')
+    git("add", ".", cwd=clone)
+    git("-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "--quiet", "-m", "sneaky", cwd=clone)
+    git("push", "--quiet", "origin", vm_request.branch, cwd=clone)
+
+    delivery.approve(VMRequest.objects.get(pk=vm_request.pk), approver, "looks fine")
+    assert drain() == ["apply", "plan"]
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.PLANNED
+    assert "planning again instead of applying something nobody reviewed" in " ".join(
+        e.message for e in vm_request.events.all()
+    )
+    assert not [r for r in world.atlantis.requests if r.path == "/api/apply"]
+    assert vm_request.planned_commit == git("--git-dir", str(world.bare), "rev-parse", vm_request.branch)
+
+
+def test_retried_jobs_do_not_push_or_plan_twice(world, people):
+    requester, _ = people
+    vm_request = submit(world, requester)
+    drain()
+    vm_request.refresh_from_db()
+    assert delivery.push(vm_request.pk) == "skipped"
+    assert delivery.plan(vm_request.pk) == "skipped"
+    # A push job that died after pushing (status still "pushing") resumes without a second commit.
+    commits = git("--git-dir", str(world.bare), "rev-list", "--count", vm_request.branch)
+    VMRequest.objects.filter(pk=vm_request.pk).update(status=S.PUSHING)
+    assert delivery.push(vm_request.pk) == "pushed"
+    assert git("--git-dir", str(world.bare), "rev-list", "--count", vm_request.branch) == commits
+    plans = len([r for r in world.atlantis.requests if r.path == "/api/plan"])
+    assert delivery.plan(vm_request.pk) == "planned"
+    assert len([r for r in world.atlantis.requests if r.path == "/api/plan"]) == plans, (
+        "the same commit is not re-planned"
+    )
+
+
+def test_auto_approval_below_the_limits(world, people, settings):
+    requester, _ = people
+    settings.VMPROV_AUTO_APPROVE = {"num_cpus": 2, "memory_mb": 2048, "disk_size_gb": 100}
+    vm_request = submit(world, requester)
+    assert drain() == ["push", "plan", "apply", "watch"]
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.READY
+    assert "Auto-approved" in vm_request.events.get(to_status=S.APPROVED).message
+    big = submit(world, requester, vm_name="big01", num_cpus="4")
+    drain()
+    assert VMRequest.objects.get(pk=big.pk).status == S.PLANNED, "above the limits: a person approves"
