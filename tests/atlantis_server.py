@@ -1047,9 +1047,9 @@ class LocalAtlantis:
 
     # -- lifecycle --
 
-    def start(self) -> LocalAtlantis:
+    def start(self, port: int = 0) -> LocalAtlantis:
         handler = type("LocalAtlantisHandler", (_Handler,), {"atlantis": self})
-        self._httpd = _Server(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", port), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, name="local-atlantis", daemon=True
         )
