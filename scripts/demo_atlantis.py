@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.atlantis_server import LocalAtlantis  # noqa: E402
-from tests.atlantis_vcsim import clone_in_vcsim  # noqa: E402
-from vcsim import Vcsim  # noqa: E402
+from tests.atlantis_server import LocalAtlantis
+from tests.atlantis_vcsim import clone_in_vcsim
+from vcsim import Vcsim
 
 
 def main() -> None:
