@@ -62,7 +62,8 @@ TEMPLATES = [
 
 # --- Database: SQLite file by default, PostgreSQL in production (DATABASE_URL) ---
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))}
+# Persistent connections: opening SQLite (and its PRAGMAs) per request was most of a cached API call's CPU.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the django-q2 cluster write at once: WAL lets readers
     # run beside the writer, IMMEDIATE takes the write lock up front (no
