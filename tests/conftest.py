@@ -87,6 +87,18 @@ def staff(django_user_model):
 
 
 @pytest.fixture
+def people(django_user_model):
+    """A requester, an approver (in the approvers group) and a staff member, all with email addresses."""
+    from django.contrib.auth.models import Group
+
+    requester = django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice-1")
+    approver = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-1")
+    approver.groups.add(Group.objects.get_or_create(name="approvers")[0])
+    staff = django_user_model.objects.create_user("ops", "ops@example.com", "pw-ops-1", is_staff=True)
+    return requester, approver, staff
+
+
+@pytest.fixture
 def logged_in(client, requester):
     client.force_login(requester)
     return client

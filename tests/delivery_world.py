@@ -5,11 +5,13 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from django.test import Client
 from django.utils.module_loading import import_string
 from django_q.models import OrmQ, Schedule
 
 from inventory import catalog, tasks
 from inventory.choices import RefreshTrigger
+from provisioning.models import VMRequest
 from tests.atlantis_server import LocalAtlantis
 from tests.atlantis_vcsim import clone_in_vcsim
 
@@ -77,6 +79,19 @@ def make_world(settings, vcsim, bare) -> World:
     folder = next(f for f in catalog.folders(datacenter["id"]).items if f["path"] == "")
     template = catalog.templates(datacenter["id"]).items[0]
     return World(vcsim, atlantis, bare, datacenter, cluster, resources, folder, template)
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def submit(world: World, requester, **changes) -> VMRequest:
+    """Post the request form as `requester`; the request must be accepted."""
+    response = client_for(requester).post("/requests/new/", world.form(**changes))
+    assert response.status_code == 302, response.context["form"].errors
+    return VMRequest.objects.get(vm_name=changes.get("vm_name", "web01"))
 
 
 def drain(max_steps: int = 50) -> list[str]:

@@ -19,3 +19,10 @@ VSPHERE_SERVER = ""
 VSPHERE_USER = ""
 VSPHERE_PASSWORD = ""
 INVENTORY_COLD_WAIT = 5
+
+# Threads in the tests (live server, concurrent clients) must not keep connections that block dropping
+# the test database on PostgreSQL.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Static files are served from the apps' folders in tests; no collectstatic.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

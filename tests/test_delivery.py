@@ -3,15 +3,13 @@
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core import mail
-from django.test import Client
 
 from provisioning import delivery
 from provisioning.choices import RequestStatus
 from provisioning.models import VMRequest
 from tests.conftest import git
-from tests.delivery_world import drain, make_world
+from tests.delivery_world import client_for, drain, make_world, submit
 from tests.vcenter_admin import admin_session, find, vim
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
@@ -26,32 +24,12 @@ def world(settings, vcenter, real_redis, gitops_remote):
     world.atlantis.stop()
 
 
-@pytest.fixture
-def people(django_user_model):
-    requester = django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice-1")
-    approver = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-1")
-    approver.groups.add(Group.objects.get_or_create(name="approvers")[0])
-    return requester, approver
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def submit(world, requester, **changes) -> VMRequest:
-    response = client_for(requester).post("/requests/new/", world.form(**changes))
-    assert response.status_code == 302, response.context["form"].errors
-    return VMRequest.objects.get(vm_name=changes.get("vm_name", "web01"))
-
-
 def statuses(vm_request):
     return [event.to_status for event in vm_request.events.all()]
 
 
 def test_a_request_travels_all_the_way_to_a_ready_vm(world, people):
-    requester, approver = people
+    requester, approver, _ = people
     vm_request = submit(world, requester)
     assert drain() == ["push", "plan"]
     vm_request.refresh_from_db()
@@ -105,7 +83,7 @@ def test_a_request_travels_all_the_way_to_a_ready_vm(world, people):
 
 
 def test_a_static_address_reaches_the_guest(world, people):
-    requester, approver = people
+    requester, approver, _ = people
     vm_request = submit(
         world,
         requester,
@@ -126,7 +104,7 @@ def test_a_static_address_reaches_the_guest(world, people):
 
 
 def test_nobody_approves_their_own_request_and_only_approvers_approve(world, people, django_user_model):
-    requester, approver = people
+    requester, approver, _ = people
     approver_request = submit(world, approver, vm_name="bobvm")
     drain()
     with pytest.raises(delivery.NotAllowed, match="own request"):
@@ -139,7 +117,7 @@ def test_nobody_approves_their_own_request_and_only_approvers_approve(world, peo
 
 
 def test_a_rejected_request_stays_in_the_history_with_its_reason(world, people):
-    requester, approver = people
+    requester, approver, _ = people
     vm_request = submit(world, requester)
     drain()
     client_for(approver).post(f"/requests/{vm_request.pk}/decide/", {"decision": "reject", "reason": "no budget"})
@@ -151,7 +129,7 @@ def test_a_rejected_request_stays_in_the_history_with_its_reason(world, people):
 
 
 def test_the_requester_can_cancel_before_approval(world, people):
-    requester, _ = people
+    requester, _, _ = people
     vm_request = submit(world, requester)
     drain()
     client_for(requester).post(f"/requests/{vm_request.pk}/cancel/")
@@ -161,7 +139,7 @@ def test_the_requester_can_cancel_before_approval(world, people):
 
 
 def test_a_branch_that_moved_after_the_plan_is_planned_again_not_applied(world, people, tmp_path):
-    requester, approver = people
+    requester, approver, _ = people
     vm_request = submit(world, requester)
     drain()
     vm_request.refresh_from_db()
@@ -185,7 +163,7 @@ def test_a_branch_that_moved_after_the_plan_is_planned_again_not_applied(world, 
 
 
 def test_retried_jobs_do_not_push_or_plan_twice(world, people):
-    requester, _ = people
+    requester, _, _ = people
     vm_request = submit(world, requester)
     drain()
     vm_request.refresh_from_db()
@@ -204,7 +182,7 @@ def test_retried_jobs_do_not_push_or_plan_twice(world, people):
 
 
 def test_auto_approval_below_the_limits(world, people, settings):
-    requester, _ = people
+    requester, _, _ = people
     settings.VMPROV_AUTO_APPROVE = {"num_cpus": 2, "memory_mb": 2048, "disk_size_gb": 100}
     vm_request = submit(world, requester)
     assert drain() == ["push", "plan", "apply", "watch"]

@@ -3,15 +3,13 @@
 import stat
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core import mail
-from django.test import Client
 
 from provisioning import delivery
 from provisioning.choices import RequestStatus
 from provisioning.models import VMRequest
 from tests.atlantis_server import LocalAtlantis
-from tests.delivery_world import REPO, TOKEN, drain, make_world, point_atlantis
+from tests.delivery_world import REPO, TOKEN, client_for, drain, make_world, point_atlantis, submit
 from tests.vcenter_admin import admin_session, count_entities, vim
 from vcsim import free_port
 
@@ -26,27 +24,6 @@ def world(settings, vcenter, real_redis, gitops_remote):
     world = make_world(settings, vcenter, gitops_remote)
     yield world
     world.atlantis.stop()
-
-
-@pytest.fixture
-def people(django_user_model):
-    requester = django_user_model.objects.create_user("alice", "alice@example.com", "pw-alice-1")
-    approver = django_user_model.objects.create_user("bob", "bob@example.com", "pw-bob-1")
-    approver.groups.add(Group.objects.get_or_create(name="approvers")[0])
-    staff = django_user_model.objects.create_user("ops", "ops@example.com", "pw-ops-1", is_staff=True)
-    return requester, approver, staff
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def submit(world, requester, **changes) -> VMRequest:
-    response = client_for(requester).post("/requests/new/", world.form(**changes))
-    assert response.status_code == 302, response.context["form"].errors
-    return VMRequest.objects.get(vm_name=changes.get("vm_name", "web01"))
 
 
 def settled(vm_request) -> VMRequest:

@@ -190,12 +190,11 @@ def test_a_cancelled_request_lets_go_of_its_name(logged_in, warm):
     assert VMRequest.objects.count() == 2, "the cancelled request stays in the history"
 
 
-def test_the_database_refuses_two_open_requests_for_one_name(requester, warm):
-    from django.db import IntegrityError, transaction
-
+def request_fields(requester, **changes) -> dict:
+    """The fields of a request row, for tests that create one directly."""
     fields = dict(
         requester=requester,
-        vm_name="dup",
+        vm_name="x1",
         datacenter_id="datacenter-2",
         datacenter_name="DC0",
         cluster_id="c",
@@ -214,6 +213,13 @@ def test_the_database_refuses_two_open_requests_for_one_name(requester, warm):
         memory_mb=512,
         disk_size_gb=10,
     )
+    return {**fields, **changes}
+
+
+def test_the_database_refuses_two_open_requests_for_one_name(requester, warm):
+    from django.db import IntegrityError, transaction
+
+    fields = request_fields(requester, vm_name="dup")
     VMRequest.objects.create(**fields)
     with pytest.raises(IntegrityError), transaction.atomic():
         VMRequest.objects.create(**fields)
@@ -287,27 +293,7 @@ def test_the_form_says_when_the_inventory_cannot_be_read(logged_in, settings):
 def test_transitions_are_claimed_once(requester, warm):
     from provisioning.models import TransitionRefused
 
-    vm_request = VMRequest.objects.create(
-        requester=requester,
-        vm_name="x1",
-        datacenter_id="datacenter-2",
-        datacenter_name="DC0",
-        cluster_id="c",
-        cluster_name="c",
-        resource_pool_id="p",
-        resource_pool_name="p",
-        datastore_id="d",
-        datastore_name="d",
-        network_id="n",
-        network_name="n",
-        template_id="t",
-        template_name="t",
-        template_uuid="u",
-        folder_id="f",
-        num_cpus=1,
-        memory_mb=512,
-        disk_size_gb=10,
-    )
+    vm_request = VMRequest.objects.create(**request_fields(requester, vm_name="x1"))
     stale_copy = VMRequest.objects.get(pk=vm_request.pk)
     vm_request.transition(RequestStatus.PUSHING, message="worker A")
     with pytest.raises(TransitionRefused, match="someone moved it first"):
