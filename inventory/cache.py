@@ -187,18 +187,22 @@ def key_exists(key: str) -> bool:
         return bool(_client().exists(key))
 
 
-def datacenter_of_cluster(cluster_id: str) -> str | None:
-    """Which cached datacenter lists this cluster (one round trip)."""
+def cluster_is_unknown(cluster_id: str) -> bool:
+    """True only when the cache holds every datacenter's cluster list and none lists this cluster.
+
+    One round trip after the datacenters read; False when any list is missing (it may be there).
+    """
     datacenters = read_hash(datacenters_key())
     if datacenters is None:
-        return None
-    ids = sorted(datacenters.items)
+        return False
     with breaker.guard():
         pipe = _client().pipeline(transaction=False)
-        for datacenter_id in ids:
+        for datacenter_id in datacenters.items:
+            pipe.exists(datacenter_key(datacenter_id, "clusters"))
             pipe.hexists(datacenter_key(datacenter_id, "clusters"), cluster_id)
-        found = pipe.execute()
-    return next((d for d, hit in zip(ids, found, strict=True) if hit), None)
+        replies = pipe.execute()
+    lists_present, listed = replies[0::2], replies[1::2]
+    return all(lists_present) and not any(listed)
 
 
 def resources_from(cached: CachedHash) -> dict[str, list[dict]]:

@@ -186,7 +186,7 @@ def cluster_resources(cluster_id: str) -> ClusterResources:
     key = cache.resources_key(cluster_id)
     cached = cache.read_hash(key)
     if cached is None:
-        if cache.read_hash(cache.datacenters_key()) is not None and cache.datacenter_of_cluster(cluster_id) is None:
+        if cache.cluster_is_unknown(cluster_id):
             raise NotFound(f"cluster {cluster_id} is not in the vSphere inventory")
         cached = _require(_fill(key, Scope.cluster(cluster_id)), f"cluster {cluster_id}")
         stale = False

@@ -162,10 +162,13 @@ def test_a_cluster_refresh_updates_its_vms_in_the_datacenter_list(redis_client):
     assert set(cache.read_hash(cache.datacenter_key("datacenter-3", "vms")).items) == {"vm-100"}
 
 
-def test_the_cluster_index_finds_a_clusters_datacenter(redis_client):
+def test_a_cluster_is_unknown_only_when_every_cluster_list_is_cached(redis_client):
+    assert cache.cluster_is_unknown("domain-c99") is False  # nothing cached: it may exist
     cache.write_snapshot(sample_snapshot())
-    assert cache.datacenter_of_cluster("domain-c8") == "datacenter-3"
-    assert cache.datacenter_of_cluster("domain-c99") is None
+    assert cache.cluster_is_unknown("domain-c8") is False
+    assert cache.cluster_is_unknown("domain-c99") is True
+    redis_client.delete("vmprov:inventory:dc:datacenter-3:clusters")
+    assert cache.cluster_is_unknown("domain-c99") is False, "a missing list may hold it"
 
 
 def test_a_burst_of_refresh_requests_claims_once(redis_client):
