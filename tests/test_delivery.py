@@ -28,7 +28,7 @@ def statuses(vm_request):
     return [event.to_status for event in vm_request.events.all()]
 
 
-def test_a_request_travels_all_the_way_to_a_ready_vm(world, people):
+def test_a_request_travels_all_the_way_to_a_ready_vm(world, people, staff):
     requester, approver, _ = people
     vm_request = submit(world, requester)
     assert drain() == ["push", "plan"]
@@ -48,6 +48,8 @@ def test_a_request_travels_all_the_way_to_a_ready_vm(world, people):
 
     page = client_for(approver).get(f"/requests/{vm_request.pk}/")
     assert "Plan: 1 to add" in page.content.decode() and 'value="approve"' in page.content.decode()
+    admin_page = client_for(staff).get(f"/admin/provisioning/vmrequest/{vm_request.pk}/change/").content.decode()
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in admin_page
     response = client_for(approver).post(
         f"/requests/{vm_request.pk}/decide/", {"decision": "approve", "reason": "capacity is fine"}
     )

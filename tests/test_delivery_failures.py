@@ -129,7 +129,7 @@ def test_a_plan_that_plans_nothing_is_a_failure(world, people):
     assert "nothing was planned" in vm_request.last_error
 
 
-def test_a_500_with_a_project_failure_shows_the_failure(world, people):
+def test_a_500_with_a_project_failure_shows_the_failure(world, people, staff):
     world.atlantis.respond_next(
         500,
         {
@@ -154,6 +154,8 @@ def test_a_500_with_a_project_failure_shows_the_failure(world, people):
     assert vm_request.status == S.PLAN_FAILED
     assert "currently locked by an unapplied plan" in vm_request.last_error
     assert "currently locked" in shown_to(people[0], vm_request)
+    admin_page = client_for(staff).get(f"/admin/provisioning/vmrequest/{vm_request.pk}/change/").content.decode()
+    assert "currently locked by an unapplied plan" in admin_page
 
 
 def approve_and_settle(world, people) -> VMRequest:

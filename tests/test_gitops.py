@@ -146,3 +146,16 @@ def test_a_missing_base_branch_is_reported(gitops_remote, settings):
     settings.VMPROV_GITOPS_BASE_BRANCH = "production"
     with pytest.raises(gitops.GitError, match="has no branch 'production'"):
         push()
+
+
+def test_the_askpass_helper_answers_from_the_environment_only(tmp_path):
+    import subprocess
+
+    script = tmp_path / "askpass.sh"
+    script.write_text(gitops.ASKPASS_SCRIPT)
+    script.chmod(0o700)
+    env = {"VMPROV_GIT_USERNAME": "bot", "VMPROV_GIT_PASSWORD": "tok-xyz", "PATH": "/usr/bin:/bin"}
+    ask = lambda prompt: subprocess.run([str(script), prompt], env=env, capture_output=True, text=True).stdout  # noqa: E731
+    assert ask("Username for 'https://git.example.com': ") == "bot\n"
+    assert ask("Password for 'https://bot@git.example.com': ") == "tok-xyz\n"
+    assert "tok-xyz" not in script.read_text()

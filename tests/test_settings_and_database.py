@@ -1,0 +1,56 @@
+"""Deployment-level promises: SQLite copes with concurrent writers, delivery's queue outlasts an apply."""
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+from django.utils import timezone
+
+from inventory.choices import RefreshOutcome, RefreshTrigger
+from inventory.models import RefreshRun
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_runs_in_wal_mode_and_takes_concurrent_writers():
+    if connection.vendor != "sqlite":
+        # The PostgreSQL run of the suite: concurrent writers are PostgreSQL's everyday business.
+        return _concurrent_writers()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+    _concurrent_writers()
+
+
+def _concurrent_writers():
+    errors = []
+
+    def writer(n):
+        try:
+            for i in range(25):
+                RefreshRun.objects.create(
+                    trigger=RefreshTrigger.SCHEDULE,
+                    scope=f"cluster:w{n}-{i}",
+                    started_at=timezone.now(),
+                    outcome=RefreshOutcome.SUCCEEDED,
+                )
+        except Exception as error:  # "database is locked" would land here
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert RefreshRun.objects.count() == 150
+
+
+def test_the_delivery_queue_never_hands_a_running_apply_out_twice():
+    delivery = settings.Q_CLUSTER["ALT_CLUSTERS"]["delivery"]
+    longest_call = settings.ATLANTIS_APPLY_TIMEOUT + settings.ATLANTIS_LOCK_WAIT + settings.ATLANTIS_CONNECT_TIMEOUT
+    assert delivery["timeout"] > longest_call
+    assert delivery["retry"] > delivery["timeout"], "a task is redelivered only after it cannot be running any more"
+    assert delivery["max_attempts"] == 1
