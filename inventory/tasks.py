@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -46,8 +47,18 @@ def refresh_all(trigger: str = RefreshTrigger.SCHEDULE) -> dict:
     return refresh_scope(Scope.everything().label, trigger)
 
 
+# Per process: when this process last asked Redis to claim a scope's refresh. Until the refresh lands,
+# every read of a stale list would otherwise pay one more Redis call to learn it is already queued.
+_recent_claims: dict[str, float] = {}
+CLAIM_MEMO_SECONDS = 5.0
+
+
 def enqueue_refresh(scope: Scope, trigger: str) -> bool:
     """Queue a refresh of `scope` unless one was queued moments ago; never waits for vCenter."""
+    now = time.monotonic()
+    if _recent_claims.get(scope.label, 0.0) > now:
+        return False
+    _recent_claims[scope.label] = now + CLAIM_MEMO_SECONDS
     if not cache.claim_refresh_request(scope):
         return False
     transaction.on_commit(

@@ -12,9 +12,13 @@ from vcsim import start_redis, start_vcsim
 @pytest.fixture(autouse=True)
 def _fresh_cache_state():
     """Every test starts with an empty fake Redis and a closed circuit breaker."""
+    from inventory import tasks
+
     breaker.reset()
+    tasks._recent_claims.clear()
     yield
     breaker.reset()
+    tasks._recent_claims.clear()
     if django_settings.CACHES["default"]["LOCATION"] == FAKE_REDIS_URL:
         get_redis_connection("default").flushall()  # the fake server only
 
