@@ -9,9 +9,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
-from django_q.tasks import async_task
 
-from inventory import cache
+from inventory import cache, tasks
 from inventory.choices import RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.vsphere import Scope
@@ -75,13 +74,7 @@ class RefreshRunAdmin(admin.ModelAdmin):
         except ValueError:
             messages.error(request, "Unknown scope.")
         else:
-            async_task(
-                "inventory.tasks.refresh_scope",
-                scope.label,
-                RefreshTrigger.ADMIN,
-                task_name=f"refresh {scope.label} (admin {request.user.get_username()})",
-                group="inventory",
-            )
+            tasks.queue_refresh(scope, RefreshTrigger.ADMIN, requested_by=request.user.get_username())
             messages.success(
                 request, f"A refresh of {scope.label} is queued; the cache keeps serving until it is done."
             )

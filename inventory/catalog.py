@@ -18,6 +18,7 @@ from django.conf import settings
 from inventory import cache, tasks
 from inventory.cache import CachedHash
 from inventory.choices import RefreshOutcome, RefreshTrigger
+from inventory.models import RefreshRun
 from inventory.refresh import refresh
 from inventory.vsphere import Scope
 
@@ -88,10 +89,7 @@ def _fill(key: str, scope: Scope) -> CachedHash | None:
     deadline = time.monotonic() + settings.INVENTORY_COLD_WAIT
     run = refresh(scope, RefreshTrigger.COLD_MISS)
     if run is not None:
-        if run.outcome == RefreshOutcome.NOT_FOUND:
-            raise NotFound(run.error)
-        if run.outcome == RefreshOutcome.FAILED:
-            raise Unavailable(f"The vSphere inventory is not cached yet and vCenter cannot be read: {run.error}")
+        _raise_unless_collected(run)
         return cache.read_hash(key)
     # Another request or worker is collecting this scope: wait for its result.
     while time.monotonic() < deadline:
@@ -100,11 +98,25 @@ def _fill(key: str, scope: Scope) -> CachedHash | None:
         if cached is not None:
             return cached
         if not cache.refresh_running(scope):
-            return cache.read_hash(key)
+            cached = cache.read_hash(key)
+            if cached is None:
+                # A run is saved before its lock is released, so the latest run is the one we waited for.
+                latest = RefreshRun.objects.filter(scope=scope.label).first()
+                if latest is not None:
+                    _raise_unless_collected(latest)
+            return cached
     raise Unavailable(
         "The vSphere inventory is still being collected from vCenter; try again in a few seconds.",
         retry_after=5,
     )
+
+
+def _raise_unless_collected(run: RefreshRun) -> None:
+    """A collection that found the scope gone is a 404; one that could not read vCenter is a 503."""
+    if run.outcome == RefreshOutcome.NOT_FOUND:
+        raise NotFound(run.error)
+    if run.outcome == RefreshOutcome.FAILED:
+        raise Unavailable(f"The vSphere inventory is not cached yet and vCenter cannot be read: {run.error}")
 
 
 def _require(cached: CachedHash | None, what: str) -> CachedHash:
@@ -168,6 +180,10 @@ def vms(datacenter_id: str) -> Listing:
     return _datacenter_list(datacenter_id, "vms")
 
 
+TEMPLATES_OK = "ok"
+TEMPLATES_LOADING = "loading"
+
+
 @dataclass
 class ClusterResources:
     cluster: dict
@@ -179,10 +195,16 @@ class ClusterResources:
     fetched_at: float
     stale: bool
     refresh_error: dict | None
+    templates_status: str = TEMPLATES_OK
 
 
-def cluster_resources(cluster_id: str) -> ClusterResources:
-    """A cluster's pools, datastores and networks, and its datacenter's templates."""
+def cluster_resources(cluster_id: str, *, wait_for_templates: bool = True) -> ClusterResources:
+    """A cluster's pools, datastores and networks, and its datacenter's templates.
+
+    With `wait_for_templates=False` (the request form's API) templates that are not cached
+    never hold up the rest: they come back empty, "loading", and a refresh is queued.
+    Validating a request keeps the default: it checks the chosen template against the list.
+    """
     key = cache.resources_key(cluster_id)
     cached = cache.read_hash(key)
     if cached is None:
@@ -194,15 +216,35 @@ def cluster_resources(cluster_id: str) -> ClusterResources:
         stale = _revalidate(cached, Scope.cluster(cluster_id))
     datacenter_id = cached.meta["datacenter_id"]
     grouped = cache.resources_from(cached)
+    if wait_for_templates:
+        template_listing, templates_status = templates(datacenter_id), TEMPLATES_OK
+    else:
+        template_listing, templates_status = _cached_templates(datacenter_id, cached.fetched_at)
     return ClusterResources(
         cluster=cached.meta["cluster"],
         datacenter_id=datacenter_id,
-        templates=templates(datacenter_id),
+        templates=template_listing,
+        templates_status=templates_status,
         fetched_at=cached.fetched_at,
         stale=stale,
         refresh_error=cached.error,
         **grouped,
     )
+
+
+def _cached_templates(datacenter_id: str, fetched_at: float) -> tuple[Listing, str]:
+    """A datacenter's templates from the cache only; when missing, queue its collection and say "loading"."""
+    key = cache.datacenter_key(datacenter_id, "templates")
+    scope = Scope.datacenter(datacenter_id)
+    cached = cache.read_hash(key)
+    if cached is not None:
+        return _listing(cached, _revalidate(cached, scope)), TEMPLATES_OK
+    logger.info("inventory cache miss key=%s: queueing a refresh of %s", key, scope.label)
+    try:
+        tasks.enqueue_refresh(scope, RefreshTrigger.COLD_MISS)
+    except cache.CacheUnavailable as error:
+        logger.warning("could not queue a refresh of %s: %s", scope.label, error)
+    return Listing(items=[], fetched_at=fetched_at, stale=False), TEMPLATES_LOADING
 
 
 def iso(timestamp: float) -> str:

@@ -83,11 +83,29 @@ def _collect_and_store(
                 run.error += f"\nThe cache could not be updated either: {cache_error}"
         else:
             logger.error("refresh %s could not write the cache: %s", scope.label, error)
+    except Exception as error:
+        # A bug or an error nobody foresaw: the run must not stay "running" for ever, and the task must fail.
+        run.outcome = RefreshOutcome.FAILED
+        run.error = _unexpected(error, config)
+        _finish(run, counter, started)
+        logger.exception("refresh %s failed unexpectedly", scope.label)
+        raise
     else:
         run.outcome = RefreshOutcome.SUCCEEDED
         run.object_counts = snapshot.counts()
         logger.info("refresh %s succeeded: %s", scope.label, run.object_counts)
+    _finish(run, counter, started)
+    return run
+
+
+def _finish(run: RefreshRun, counter: vsphere.SoapCallCounter | None, started: float) -> None:
     run.soap_calls = counter.calls if counter else 0
     run.duration_ms = round((time.monotonic() - started) * 1000)
     run.save()
-    return run
+
+
+def _unexpected(error: Exception, config: VCenterConfig | None) -> str:
+    """An unforeseen error as "Type: message", without the vCenter password should the message hold it."""
+    text = f"unexpected error: {type(error).__name__}: {vsphere.describe_fault(error)}"
+    password = (config or VCenterConfig.from_settings()).password
+    return text.replace(password, "********") if password else text

@@ -61,16 +61,22 @@ def enqueue_refresh(scope: Scope, trigger: str) -> bool:
     _recent_claims[scope.label] = now + CLAIM_MEMO_SECONDS
     if not cache.claim_refresh_request(scope):
         return False
+    queue_refresh(scope, trigger)
+    return True
+
+
+def queue_refresh(scope: Scope, trigger: str, *, requested_by: str = "") -> None:
+    """Queue the refresh job of `scope` once the current transaction commits (at once outside one)."""
+    reason = f"{trigger} {requested_by}" if requested_by else trigger
     transaction.on_commit(
         lambda: async_task(
             "inventory.tasks.refresh_scope",
             scope.label,
             trigger,
-            task_name=f"refresh {scope.label} ({trigger})",
+            task_name=f"refresh {scope.label} ({reason})",
             group="inventory",
         )
     )
-    return True
 
 
 def register_schedule() -> Schedule | None:

@@ -35,6 +35,18 @@ def json_api(view: Callable[..., dict]) -> Callable[..., JsonResponse]:
     return require_GET(wrapper)
 
 
+def staff_only(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:
+    """A JSON 403 for logged-in people who are not staff (the login middleware answers 401 before)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        if not request.user.is_staff:
+            return JsonResponse({"error": "this list is for staff only"}, status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def freshness(*listings: Listing) -> dict:
     """How fresh an answer is: the oldest fetch time of the lists it combines."""
     errors = [listing.refresh_error for listing in listings if listing.refresh_error]
@@ -80,6 +92,8 @@ def datacenter_folders(request: HttpRequest, datacenter_id: str) -> dict:
     return {"datacenter": {"id": datacenter_id}, "folders": listing.items, **freshness(listing)}
 
 
+# Every VM's addresses and UUIDs: the request form does not need them, staff may.
+@staff_only
 @json_api
 def datacenter_vms(request: HttpRequest, datacenter_id: str) -> dict:
     listing = catalog.vms(datacenter_id)
@@ -88,13 +102,14 @@ def datacenter_vms(request: HttpRequest, datacenter_id: str) -> dict:
 
 @json_api
 def cluster_resources(request: HttpRequest, cluster_id: str) -> dict:
-    resources = catalog.cluster_resources(cluster_id)
+    resources = catalog.cluster_resources(cluster_id, wait_for_templates=False)
     own = Listing(
         items=[],
         fetched_at=resources.fetched_at,
         stale=resources.stale,
         refresh_error=resources.refresh_error,
     )
+    loaded = [resources.templates] if resources.templates_status == catalog.TEMPLATES_OK else []
     return {
         "cluster": resources.cluster,
         "datacenter": {"id": resources.datacenter_id},
@@ -102,5 +117,6 @@ def cluster_resources(request: HttpRequest, cluster_id: str) -> dict:
         "datastores": resources.datastores,
         "networks": resources.networks,
         "templates": resources.templates.items,
-        **freshness(own, resources.templates),
+        "templates_status": resources.templates_status,
+        **freshness(own, *loaded),
     }

@@ -28,6 +28,7 @@ import logging
 import re
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -120,6 +121,9 @@ class AtlantisResult:
     directory: str = ""
     # False when nothing reached Atlantis (unreachable, lock not had, Redis down): retrying is then safe.
     sent: bool = True
+    # True when nothing was sent because of vmprov's own lock (another call for the repository, or Redis down):
+    # the same call can simply be made again a little later.
+    retry_later: bool = False
     called_at: datetime | None = None
     duration: float = 0.0
 
@@ -368,12 +372,14 @@ def plan(branch: str, directory: str) -> AtlantisResult:
     return _call("plan", branch, directory)
 
 
-def apply(branch: str, directory: str) -> AtlantisResult:
+def apply(branch: str, directory: str, before_send: Callable[[], None] | None = None) -> AtlantisResult:
     """Ask Atlantis to apply `directory` on `branch` (Atlantis plans it again first, in the same call).
 
+    `before_send` runs once the repository's lock is held, just before the request goes out; whatever it raises
+    propagates and nothing is sent (delivery checks there that the branch still holds the planned commit).
     Raises AtlantisOutcomeUnknown when the request was sent but no answer came (timeout, dropped connection): the
     apply may have happened. Raises AtlantisConfigError like plan()."""
-    return _call("apply", branch, directory)
+    return _call("apply", branch, directory, before_send)
 
 
 class _NotSent(Exception):
@@ -384,7 +390,7 @@ class _Unanswered(Exception):
     pass
 
 
-def _call(command: str, branch: str, directory: str) -> AtlantisResult:
+def _call(command: str, branch: str, directory: str, before_send: Callable[[], None] | None = None) -> AtlantisResult:
     config = _config(command)
     payload = build_payload(branch, directory)
     called_at = datetime.now(UTC)
@@ -408,14 +414,20 @@ def _call(command: str, branch: str, directory: str) -> AtlantisResult:
         )
         return result
 
-    def not_sent(message: str) -> AtlantisResult:
-        return finish(AtlantisResult(command=command, ok=False, http_status=None, message=message, sent=False))
+    def not_sent(message: str, retry_later: bool = False) -> AtlantisResult:
+        return finish(
+            AtlantisResult(
+                command=command, ok=False, http_status=None, message=message, sent=False, retry_later=retry_later
+            )
+        )
 
     lock, problem = _acquire_lock(config)
     if lock is None:
-        return not_sent(problem)
+        return not_sent(problem, retry_later=True)
     release = True
     try:
+        if before_send is not None:
+            before_send()
         try:
             status, body = _post(config, command, payload)
         except _NotSent as error:

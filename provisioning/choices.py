@@ -24,14 +24,15 @@ S = RequestStatus
 
 # from -> the statuses it may move to. Anything else is refused.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    S.SUBMITTED: frozenset({S.PUSHING, S.CANCELLED}),
+    S.SUBMITTED: frozenset({S.PUSHING, S.CANCELLED, S.PUSH_FAILED}),
     S.PUSHING: frozenset({S.PLANNING, S.PUSH_FAILED}),
     S.PUSH_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.PLANNING: frozenset({S.PLANNED, S.PLAN_FAILED}),
     S.PLAN_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.PLANNED: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.PLANNING}),
     S.APPROVED: frozenset({S.APPLYING, S.PLANNING, S.APPLY_FAILED}),
-    S.APPLYING: frozenset({S.APPLIED, S.APPLY_FAILED, S.NEEDS_ATTENTION}),
+    # Back to approved or planning only when nothing reached Atlantis (its lock was busy, the branch moved).
+    S.APPLYING: frozenset({S.APPLIED, S.APPLY_FAILED, S.NEEDS_ATTENTION, S.APPROVED, S.PLANNING}),
     S.APPLY_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.APPLIED: frozenset({S.READY, S.NEEDS_ATTENTION}),
     S.NEEDS_ATTENTION: frozenset({S.READY, S.APPLY_FAILED, S.APPLIED}),

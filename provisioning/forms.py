@@ -42,7 +42,7 @@ class VMRequestForm(forms.Form):
     ipv4_prefix = forms.IntegerField(label="Prefix length", min_value=8, max_value=30, required=False)
     ipv4_gateway = forms.CharField(label="Gateway", max_length=15, required=False)
     dns_servers = forms.CharField(label="DNS servers", max_length=200, required=False, help_text="Comma-separated")
-    domain = forms.CharField(max_length=253, required=False)
+    domain = forms.CharField(max_length=253, help_text="The guest's DNS domain (Linux customization needs one).")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False)
 
     def __init__(self, *args, **kwargs):
@@ -51,6 +51,7 @@ class VMRequestForm(forms.Form):
         for field, (low, high) in settings.VMPROV_LIMITS.items():
             self.fields[field].validators += [MinValueValidator(low), MaxValueValidator(high)]
             self.fields[field].widget.attrs.update({"min": low, "max": high})
+        self.fields["domain"].initial = settings.VMPROV_DEFAULT_DOMAIN
         # Filled in by clean(): what the posted ids resolve to in the inventory.
         self.resolved: dict[str, dict] = {}
 
@@ -66,7 +67,7 @@ class VMRequestForm(forms.Form):
 
     def clean_domain(self) -> str:
         domain = self.cleaned_data["domain"].strip().lower().rstrip(".")
-        if domain and not DOMAIN_NAME.match(domain):
+        if not DOMAIN_NAME.match(domain):
             raise ValidationError("Use a DNS domain such as example.com (letters, digits, hyphens and dots).")
         return domain
 
@@ -94,6 +95,8 @@ class VMRequestForm(forms.Form):
             return data
         try:
             self._clean_placement(data)
+        except catalog.NotFound as error:
+            raise ValidationError(f"The vSphere inventory changed while checking this request: {error}.") from None
         except (catalog.Unavailable, cache.CacheUnavailable) as error:
             raise ValidationError(
                 f"The vSphere inventory cannot be read right now, so nothing was saved: {error}"
@@ -158,6 +161,8 @@ class VMRequestForm(forms.Form):
                 )
             elif not template.get("disks"):
                 self.add_error("template", f"Template {template['name']} has no disk to clone.")
+            elif not template.get("nic_types"):
+                self.add_error("template", f"Template {template['name']} has no network adapter to connect.")
             elif data.get("disk_size_gb") and data["disk_size_gb"] < template["disks"][0]["size_gb"]:
                 self.add_error(
                     "disk_size_gb",
@@ -187,11 +192,24 @@ class VMRequestForm(forms.Form):
                 )
         address = data.get("ipv4_address") if data.get("ip_mode") == IpMode.STATIC else None
         if address and "ipv4_address" not in self.errors:
-            holder = next((vm for vm in vms if address in vm.get("ip_addresses", [])), None)
+            holder = _vm_with_address(address, vms, datacenter["id"])
             if holder is not None:
                 self.add_error("ipv4_address", f"{address} is already used by VM {holder['name']}.")
-            elif VMRequest.objects.open().filter(datacenter_id=datacenter["id"], ipv4_address=address).exists():
+            elif VMRequest.objects.open().filter(ipv4_address=address).exists():
                 self.add_error("ipv4_address", f"{address} is already taken by an open request.")
+
+
+def _vm_with_address(address: str, vms: list[dict], datacenter_id: str) -> dict | None:
+    """A VM of the inventory that reports `address`: this datacenter's first, then every other's."""
+    for vm in vms:
+        if address in vm.get("ip_addresses", []):
+            return vm
+    for other in catalog.datacenters().items:
+        if other["id"] != datacenter_id:
+            found = next((vm for vm in catalog.vms(other["id"]).items if address in vm.get("ip_addresses", [])), None)
+            if found is not None:
+                return found
+    return None
 
 
 def _ipv4(value: str, what: str) -> str:

@@ -126,14 +126,19 @@ class Git:
 
     def __call__(self, *args: str, env: Mapping[str, str] | None = None, check: bool = True) -> str:
         command = ["git", *args]
-        result = subprocess.run(
-            command,
-            cwd=self.workdir,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=settings.VMPROV_GIT_TIMEOUT,
-        )
+        try:
+            result = subprocess.run(
+                command,
+                cwd=self.workdir,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                text=True,
+                timeout=settings.VMPROV_GIT_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise GitError(f"git {args[0]} did not finish within {settings.VMPROV_GIT_TIMEOUT} s") from None
+        except OSError as error:
+            raise GitError(f"git could not run: {error}") from None
         if check and result.returncode != 0:
             detail = (result.stderr or result.stdout).strip()
             raise GitError(f"git {args[0]} failed: {_without_secrets(detail)}")
@@ -243,12 +248,19 @@ def merge_and_delete(branch: str, message: str) -> MergeResult:
     """
     base = settings.VMPROV_GITOPS_BASE_BRANCH
     with working_copy(branch) as git:
-        git("checkout", "--quiet", "-B", base, f"origin/{base}")
-        git("merge", "--quiet", "--no-ff", "--message", message, f"origin/{branch}")
-        commit = git("rev-parse", "HEAD")
-        try:
-            git("push", "--quiet", "origin", f"HEAD:refs/heads/{base}")
-        except GitError as error:
+        error = None
+        for _attempt in range(3):
+            # Someone else may push to the base branch meanwhile (non-fast-forward): merge again on its new tip.
+            git("fetch", "--quiet", "origin", f"+refs/heads/{base}:refs/remotes/origin/{base}")
+            git("checkout", "--quiet", "-B", base, f"origin/{base}")
+            git("merge", "--quiet", "--no-ff", "--message", message, f"origin/{branch}")
+            commit = git("rev-parse", "HEAD")
+            try:
+                git("push", "--quiet", "origin", f"HEAD:refs/heads/{base}")
+                break
+            except GitError as refused:
+                error = refused
+        else:
             return MergeResult(
                 merged=False,
                 commit=commit,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from provisioning import roles
 from provisioning.choices import OPEN_STATUSES, TRANSITIONS, IpMode, RequestStatus
-
-APPROVERS_GROUP = "approvers"
 
 
 class TransitionRefused(Exception):
@@ -19,7 +18,7 @@ class TransitionRefused(Exception):
 class VMRequestQuerySet(models.QuerySet):
     def visible_to(self, user) -> VMRequestQuerySet:
         """Requesters see their own requests; approvers and staff see all."""
-        if user.is_staff or user.groups.filter(name=APPROVERS_GROUP).exists():
+        if roles.sees_all_requests(user):
             return self
         return self.filter(requester=user)
 
@@ -97,7 +96,13 @@ class VMRequest(models.Model):
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
                 name="one_open_request_per_vm_name",
                 violation_error_message="An open request already takes this VM name in this datacenter.",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["ipv4_address"],
+                condition=Q(status__in=sorted(OPEN_STATUSES), ipv4_address__isnull=False),
+                name="one_open_request_per_ipv4_address",
+                violation_error_message="An open request already takes this IPv4 address.",
+            ),
         ]
         indexes = [models.Index(fields=["status"]), models.Index(fields=["requester", "-created_at"])]
 
@@ -117,11 +122,21 @@ class VMRequest(models.Model):
         if to not in TRANSITIONS[source]:
             raise TransitionRefused(f"a request cannot go from {source} to {to}")
         now = timezone.now()
-        with transaction.atomic():
-            moved = VMRequest.objects.filter(pk=self.pk, status=source).update(status=to, updated_at=now, **changes)
-            if moved != 1:
-                raise TransitionRefused(f"request {self.pk} is no longer {source}: someone moved it first")
-            event = self.events.create(at=now, actor=by, from_status=source, to_status=to, message=message)
+        try:
+            with transaction.atomic():
+                moved = VMRequest.objects.filter(pk=self.pk, status=source).update(status=to, updated_at=now, **changes)
+                if moved != 1:
+                    raise TransitionRefused(f"request {self.pk} is no longer {source}: someone moved it first")
+                event = self.events.create(at=now, actor=by, from_status=source, to_status=to, message=message)
+        except IntegrityError:
+            # Reopening a request whose VM name or address another open request has taken since.
+            holder = VMRequest.objects.open().filter(datacenter_id=self.datacenter_id, vm_name=self.vm_name).first()
+            if holder is None and self.ipv4_address:
+                holder = VMRequest.objects.open().filter(ipv4_address=self.ipv4_address).first()
+            taken_by = f" by request #{holder.pk} ({holder.requester})" if holder else ""
+            raise TransitionRefused(
+                f"its VM name {self.vm_name} or address is taken{taken_by} now; request it again with another"
+            ) from None
         self.status, self.updated_at = to, now
         for field, value in changes.items():
             setattr(self, field, value)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
-from provisioning.models import APPROVERS_GROUP, VMRequest
+from provisioning import roles
+from provisioning.models import VMRequest
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +28,10 @@ def _send(vm_request: VMRequest, recipients: list[str], subject: str, body: str)
         vm_request.note(f"Email to {', '.join(recipients)} failed: {error}")
 
 
-def approvers_emails(vm_request: VMRequest) -> list[str]:
-    approvers = get_user_model().objects.filter(groups__name=APPROVERS_GROUP, is_active=True)
-    return [user.email for user in approvers.exclude(pk=vm_request.requester_id)]
-
-
 def plan_ready(vm_request: VMRequest) -> None:
     _send(
         vm_request,
-        approvers_emails(vm_request),
+        roles.approver_emails(except_user_id=vm_request.requester_id),
         f"{vm_request.vm_name}: plan ready for approval",
         f"{vm_request.requester.get_username()} asks for {vm_request.vm_name} in {vm_request.datacenter_name} / "
         f"{vm_request.cluster_name} ({vm_request.num_cpus} CPU, {vm_request.memory_mb} MB, "

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/cancel/", views.cancel_request, name="cancel"),
     path("<int:pk>/decide/", views.decide_request, name="decide"),
     path("<int:pk>/retry/", views.retry_request, name="retry"),
+    path("<int:pk>/resolve/", views.resolve_request, name="resolve"),
 ]

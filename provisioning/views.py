@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from provisioning import delivery, submission
+from provisioning import delivery, roles, submission, terraform
 from provisioning.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, RequestStatus
 from provisioning.forms import VMRequestForm
-from provisioning.models import APPROVERS_GROUP, TransitionRefused, VMRequest
+from provisioning.models import TransitionRefused, VMRequest
 
 PLACEMENT = [
     ("datacenter", "Datacenter"),
@@ -59,7 +59,9 @@ def new_request(request: HttpRequest) -> HttpResponse:
             try:
                 vm_request = submission.submit(form, request.user)
             except submission.NameTaken:
-                form.add_error("vm_name", "An open request took this VM name a moment ago.")
+                form.add_error(None, "An open request took this VM name or address a moment ago; nothing was saved.")
+            except terraform.InvalidMachineSpec as error:
+                form.add_error(None, f"vmprov cannot render this request: {'; '.join(error.problems)}.")
             else:
                 messages.success(request, f"Request #{vm_request.pk} for {vm_request.vm_name} is submitted.")
                 return redirect("provisioning:detail", pk=vm_request.pk)
@@ -90,7 +92,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
 
 def request_list(request: HttpRequest) -> HttpResponse:
     user = request.user
-    sees_all = user.is_staff or user.groups.filter(name=APPROVERS_GROUP).exists()
+    sees_all = roles.sees_all_requests(user)
     requests = VMRequest.objects.visible_to(user).select_related("requester")
     if request.GET.get("mine"):
         requests = requests.filter(requester=user)
@@ -103,17 +105,14 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "vm_request": vm_request,
         "events": vm_request.events.select_related("actor"),
         "rendered_files": sorted(vm_request.rendered_files.items()),
-        "can_cancel": _may_act(request, vm_request) and vm_request.status in CANCELLABLE_STATUSES,
+        "can_cancel": roles.acts_for(request.user, vm_request) and vm_request.status in CANCELLABLE_STATUSES,
         "can_decide": vm_request.status == RequestStatus.PLANNED
-        and delivery.is_approver(request.user)
+        and roles.is_approver(request.user)
         and vm_request.requester_id != request.user.pk,
         "can_retry": request.user.is_staff and vm_request.status in RETRYABLE_STATUSES,
+        "can_resolve": request.user.is_staff and vm_request.status == RequestStatus.NEEDS_ATTENTION,
     }
     return render(request, "provisioning/request_detail.html", context)
-
-
-def _may_act(request: HttpRequest, vm_request: VMRequest) -> bool:
-    return vm_request.requester_id == request.user.pk or request.user.is_staff
 
 
 @require_POST
@@ -147,9 +146,28 @@ def retry_request(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def resolve_request(request: HttpRequest, pk: int) -> HttpResponse:
+    """Staff settle a request that needs attention: look for the VM again, or record that the apply failed."""
+    vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=pk)
+    reason = request.POST.get("reason", "").strip()[:2000]
+    try:
+        if request.POST.get("resolution") == "recheck":
+            delivery.recheck(vm_request, request.user)
+            messages.success(request, "vmprov looks for the VM in vCenter again.")
+        elif request.POST.get("resolution") == "failed":
+            delivery.mark_failed(vm_request, request.user, reason)
+            messages.success(request, "Marked as failed; the delivery can be retried.")
+        else:
+            messages.error(request, "Choose what to do.")
+    except delivery.NotAllowed as error:
+        messages.error(request, str(error))
+    return redirect("provisioning:detail", pk=pk)
+
+
+@require_POST
 def cancel_request(request: HttpRequest, pk: int) -> HttpResponse:
     vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=pk)
-    if not _may_act(request, vm_request):
+    if not roles.acts_for(request.user, vm_request):
         messages.error(request, "Only the requester can cancel this request.")
     elif vm_request.status not in CANCELLABLE_STATUSES:
         messages.error(request, f"A request that is {vm_request.get_status_display().lower()} cannot be cancelled.")

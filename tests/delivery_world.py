@@ -91,7 +91,7 @@ def submit(world: World, requester, **changes) -> VMRequest:
     """Post the request form as `requester`; the request must be accepted."""
     response = client_for(requester).post("/requests/new/", world.form(**changes))
     assert response.status_code == 302, response.context["form"].errors
-    return VMRequest.objects.get(vm_name=changes.get("vm_name", "web01"))
+    return VMRequest.objects.filter(vm_name=changes.get("vm_name", "web01")).latest("id")
 
 
 def drain(max_steps: int = 50) -> list[str]:
@@ -105,7 +105,11 @@ def drain(max_steps: int = 50) -> list[str]:
             queued.delete()
             func, args, kwargs = task["func"], task["args"], task["kwargs"]
         else:
-            scheduled = Schedule.objects.filter(cluster="delivery").order_by("next_run", "id").first()
+            scheduled = (
+                Schedule.objects.filter(cluster="delivery", schedule_type=Schedule.ONCE)
+                .order_by("next_run", "id")
+                .first()
+            )
             if scheduled is None:
                 return ran
             scheduled.delete()

@@ -26,3 +26,11 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # Static files are served from the apps' folders in tests; no collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# One SQLite test database per test process: two pytest runs on one checkout must not share (and delete) it.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    import tempfile
+
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(tempfile.gettempdir(), f"vmprov-test-{os.getpid()}.sqlite3")
+    }

@@ -86,9 +86,10 @@ def test_the_cache_page_shows_scopes_and_runs_to_staff(client, staff):
     assert 'value="cluster:domain-c7"' in html and 'value="datacenter:datacenter-2"' in html
 
 
-def test_the_refresh_buttons_queue_a_collection(client, staff):
+def test_the_refresh_buttons_queue_a_collection(client, staff, django_capture_on_commit_callbacks):
     client.force_login(staff)
-    response = client.post("/admin/inventory/refreshrun/cache/refresh/", {"scope": "cluster:domain-c7"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/inventory/refreshrun/cache/refresh/", {"scope": "cluster:domain-c7"})
     assert response.status_code == 302
     task = OrmQ.objects.get().task
     assert task["func"] == "inventory.tasks.refresh_scope"

@@ -124,7 +124,8 @@ INVENTORY_REDIS_BREAKER_SECONDS = env_float("INVENTORY_REDIS_BREAKER_SECONDS", 5
 # Periodic full refresh (minutes); 0 turns the schedule off.
 INVENTORY_REFRESH_MINUTES = env_int("INVENTORY_REFRESH_MINUTES", 4)
 
-# --- VM requests: bounds the form enforces (low, high) ---
+# --- VM requests: the form's default DNS domain, and the bounds it enforces (low, high) ---
+VMPROV_DEFAULT_DOMAIN = env_str("VMPROV_DEFAULT_DOMAIN", "localdomain")
 VMPROV_LIMITS = {
     "num_cpus": (env_int("VMPROV_MIN_CPUS", 1), env_int("VMPROV_MAX_CPUS", 32)),
     "memory_mb": (env_int("VMPROV_MIN_MEMORY_MB", 512), env_int("VMPROV_MAX_MEMORY_MB", 262144)),
