@@ -69,7 +69,9 @@ except OSError:
 PY
 }
 
-# ensure_redis: use REDIS_URL when it answers, else 127.0.0.1:6379, else start one of our own.
+# ensure_redis: use REDIS_URL when it answers, else 127.0.0.1:6379, else start one of our own
+# (then STARTED_REDIS_PIDFILE names its pid file).
+STARTED_REDIS_PIDFILE=""
 ensure_redis() {
   if [ -n "${REDIS_URL:-}" ]; then
     local host port
@@ -90,6 +92,7 @@ ensure_redis() {
   for _ in $(seq 50); do redis_answers 127.0.0.1 6379 && break; sleep 0.1; done
   redis_answers 127.0.0.1 6379 || die "redis-server did not start (see .run/redis.log)"
   export REDIS_URL="redis://127.0.0.1:6379/0"
+  STARTED_REDIS_PIDFILE="$RUN_DIR/redis.pid"  # ours to stop
 }
 
 # vcsim is built from Debian's govmomi sources by the project's own vcsim/main.go.

@@ -54,3 +54,15 @@ def test_the_delivery_queue_never_hands_a_running_apply_out_twice():
     assert delivery["timeout"] > longest_call
     assert delivery["retry"] > delivery["timeout"], "a task is redelivered only after it cannot be running any more"
     assert delivery["max_attempts"] == 1
+
+
+def test_error_pages_never_show_connection_urls_or_secrets(settings):
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.DATABASE_URL = "postgres://vmprov:S3cretPw@db/vmprov"
+    settings.REDIS_URL = "redis://:R3disPw@cache:6379/0"
+    settings.ATLANTIS_TOKEN = "atl-T0ken"
+    settings.VSPHERE_PASSWORD = "vc-Passw0rd"
+    shown = repr(get_default_exception_reporter_filter().get_safe_settings())
+    for secret in ("S3cretPw", "R3disPw", "atl-T0ken", "vc-Passw0rd"):
+        assert secret not in shown

@@ -7,6 +7,8 @@
   const api = form.dataset.api;
   const select = (name) => form.querySelector(`select[name="${name}"]`);
   const freshness = {};
+  // A late answer for an earlier choice must not fill the lists of the current one.
+  const generation = { datacenter: 0, cluster: 0 };
 
   function status(name, text, isError) {
     const el = document.getElementById(`status-${name}`);
@@ -76,30 +78,36 @@
   async function datacenterChanged() {
     clear("cluster", "resource_pool", "datastore", "network", "folder", "template");
     const id = select("datacenter").value;
+    const mine = ++generation.datacenter;
+    generation.cluster++;
     if (!id) return;
+    const current = () => mine === generation.datacenter;
     const base = `/hierarchical/datacenters/${encodeURIComponent(id)}`;
     // Three independent requests: templates never hold up clusters or folders.
     load(`${base}/clusters`, ["cluster"], "clusters").then((body) => {
-      if (body) { fill("cluster", body.clusters, (c) => c.name); clusterChanged(); }
+      if (body && current()) { fill("cluster", body.clusters, (c) => c.name); clusterChanged(); }
     });
     load(`${base}/folders`, ["folder"], "folders").then((body) => {
-      if (body) fill("folder", body.folders, (f) => "/" + f.path);
+      if (body && current()) fill("folder", body.folders, (f) => "/" + f.path);
     });
     load(`${base}/templates`, ["template"], "templates").then((body) => {
-      if (body) fill("template", body.templates, (t) => `${t.name} (${t.guest_id}, ${t.num_cpus} CPU, ${t.memory_mb} MB)`);
+      if (body && current()) {
+        fill("template", body.templates, (t) => `${t.name} (${t.guest_id}, ${t.num_cpus} CPU, ${t.memory_mb} MB)`);
+      }
     });
   }
 
   async function clusterChanged() {
     clear("resource_pool", "datastore", "network");
     const id = select("cluster").value;
+    const mine = ++generation.cluster;
     if (!id) return;
     const body = await load(
       `/hierarchical/clusters/${encodeURIComponent(id)}/resources`,
       ["resource_pool", "datastore", "network"],
       "resources",
     );
-    if (!body) return;
+    if (!body || mine !== generation.cluster) return;
     fill("resource_pool", body.resource_pools, (p) => p.path);
     fill("datastore", body.datastores, (d) => `${d.name} (${gb(d.free_space)}, ${d.type})`,
       (d) => d.accessible && d.maintenance_mode === "normal");
