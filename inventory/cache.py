@@ -7,7 +7,7 @@ refresh it was fetched) and, after a failed refresh, an `_error` field:
     datacenters                       datacenter id -> {id, name}
     dc:<datacenter id>:clusters       cluster id -> {id, name, datacenter_id, hosts}
     dc:<datacenter id>:templates      template id -> {id, name, uuid, guest_id, ...}   (longer TTL)
-    dc:<datacenter id>:vms            VM id -> {id, name, instance_uuid, ip_addresses, ...}
+    dc:<datacenter id>:vms            VM id -> {id, name, uuid, instance_uuid, ip_addresses, ...}
     dc:<datacenter id>:folders        folder id -> {id, name, path}
     cluster:<cluster id>:resources    "pool:<id>" / "datastore:<id>" / "network:<id>" -> {...}
 

@@ -417,23 +417,53 @@ _NETWORK_TYPES = {
 }
 
 
+# The vsphere provider numbers SCSI disks across buses, 15 per bus: each bus has 16 slots, one of them (7 unless
+# the controller says otherwise) the controller's own.
+_PROVIDER_UNITS_PER_BUS = 15
+_SCSI_CONTROLLER_SLOT = 7
+
+
 def _device_kind(device: Any) -> str:
     return type(device).__name__.rsplit(".", 1)[-1]
 
 
+def provider_unit_number(scsi_unit: int | None, bus: int, controller_slot: int | None = None) -> int | None:
+    """The vsphere provider's `unit_number` of a disk at SCSI `bus`:`scsi_unit`, as its findControllerInfo reads a
+    disk: units above the controller's own slot move down one, then 15 per bus (SCSI0:8 is 7, SCSI1:0 is 15)."""
+    if scsi_unit is None:
+        return None
+    slot = _SCSI_CONTROLLER_SLOT if controller_slot is None else controller_slot
+    return bus * _PROVIDER_UNITS_PER_BUS + (scsi_unit - 1 if scsi_unit > slot else scsi_unit)
+
+
 def template_hardware(devices: Iterable[Any]) -> dict[str, Any]:
-    """Disks, NIC types and SCSI controller of a template, as the Terraform clone needs them."""
-    disks, nic_types, scsi_types = [], [], []
-    for device in devices or []:
+    """Disks, NIC types and SCSI controllers of a template, as the Terraform clone needs them.
+
+    A disk's `unit_number` is the provider's bus-wide number (see provider_unit_number), found through the disk's
+    `controllerKey`; `scsi_controller_count` is the highest bus with a disk + 1, since the provider only looks at
+    disks on buses below it. A disk whose controller is not a SCSI controller in the list counts as on bus 0.
+    """
+    devices = list(devices or [])
+    scsi_controllers = {
+        getattr(device, "key", None): device for device in devices if _device_kind(device) in _SCSI_TYPES
+    }
+    disks, nic_types, scsi_types, buses = [], [], [], [0]
+    for device in devices:
         kind = _device_kind(device)
         if kind == "VirtualDisk":
+            controller = scsi_controllers.get(getattr(device, "controllerKey", None))
+            bus = int(getattr(controller, "busNumber", 0) or 0)
+            buses.append(bus)
             backing = getattr(device, "backing", None)
             label = getattr(getattr(device, "deviceInfo", None), "label", None) or f"disk{len(disks)}"
             capacity_kb = getattr(device, "capacityInKB", 0) or 0
+            unit_number = provider_unit_number(
+                getattr(device, "unitNumber", None), bus, getattr(controller, "scsiCtlrUnitNumber", None)
+            )
             disks.append(
                 {
                     "label": label,
-                    "unit_number": getattr(device, "unitNumber", None),
+                    "unit_number": unit_number,
                     "size_gb": math.ceil(capacity_kb / (1024 * 1024)),
                     "thin": bool(getattr(backing, "thinProvisioned", False)),
                     "eagerly_scrub": bool(getattr(backing, "eagerlyScrub", False)),
@@ -443,8 +473,14 @@ def template_hardware(devices: Iterable[Any]) -> dict[str, Any]:
             nic_types.append(_NIC_TYPES[kind])
         elif kind in _SCSI_TYPES:
             scsi_types.append(_SCSI_TYPES[kind])
+    # The order the clone needs: the provider matches disk blocks to the template's disks by unit number.
     disks.sort(key=lambda d: (d["unit_number"] is None, d["unit_number"] or 0))
-    return {"disks": disks, "nic_types": nic_types, "scsi_type": scsi_types[0] if scsi_types else "pvscsi"}
+    return {
+        "disks": disks,
+        "nic_types": nic_types,
+        "scsi_type": scsi_types[0] if scsi_types else "pvscsi",
+        "scsi_controller_count": max(buses) + 1,
+    }
 
 
 def _guest_addresses(props: dict[str, Any]) -> list[str]:
@@ -622,6 +658,8 @@ def build_snapshot(scope: Scope, entities: Iterable[Entity]) -> Snapshot:
             snapshot.vms.setdefault(datacenter_id, []).append(
                 {
                     **common,
+                    # config.uuid is the vsphere provider's resource id: delivery finds the VM by it.
+                    "uuid": vm.props.get("config.uuid") or "",
                     "instance_uuid": vm.props.get("config.instanceUuid") or "",
                     "power_state": str(vm.props.get("runtime.powerState") or ""),
                     "ip_addresses": _guest_addresses(vm.props),

@@ -61,7 +61,9 @@ def build_request(form: VMRequestForm, requester) -> VMRequest:
         template_name=template["name"],
         template_uuid=template["uuid"],
         template_details={
-            key: template.get(key) for key in ("uuid", "guest_id", "scsi_type", "firmware", "nic_types", "disks")
+            key: template.get(key)
+            for key in ("uuid", "guest_id", "scsi_type", "scsi_controller_count", "firmware", "nic_types", "disks")
+            if key in template
         },
         folder_id=found["folder"]["id"],
         folder_path=found["folder"]["path"],

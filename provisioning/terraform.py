@@ -94,8 +94,10 @@ _PG_IDENTIFIER_BYTES = 63
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _TFVARS_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.tfvars")
 _STATE_UNSAFE = re.compile(r"[^a-z0-9-]+")
-# SCSI unit 7 is the controller itself; a disk never gets it.
-_SCSI_CONTROLLER_UNIT = 7
+# The vsphere provider manages 1 to 4 SCSI controllers and numbers disks across them, 15 per controller (the
+# controller's own SCSI slot is already left out of the count): unit_number 0 to 15 * scsi_controller_count - 1.
+MAX_SCSI_CONTROLLERS = 4
+DISKS_PER_SCSI_CONTROLLER = 15
 
 
 class InvalidMachineSpec(ValueError):
@@ -201,7 +203,8 @@ def aligned_attributes(attributes: Sequence[tuple[str, str]]) -> list[str]:
 
 @dataclass(frozen=True)
 class TemplateDisk:
-    """One disk of the template, as the inventory reports it."""
+    """One disk of the template, as the inventory reports it. `unit_number` is the vsphere provider's bus-wide
+    number (bus * 15 + unit, the controller's slot skipped), not vSphere's per-controller one."""
 
     label: str
     size_gb: int
@@ -220,6 +223,8 @@ class TemplateSpec:
     firmware: str
     nic_types: tuple[str, ...]
     disks: tuple[TemplateDisk, ...]
+    # SCSI controllers the clone manages: the highest bus with a template disk + 1 (the inventory's count).
+    scsi_controller_count: int = 1
 
     def __post_init__(self) -> None:
         # Accept lists and dicts (the inventory's JSON shape) but keep the spec immutable.
@@ -230,7 +235,8 @@ class TemplateSpec:
     @classmethod
     def from_inventory(cls, template: Mapping[str, Any]) -> TemplateSpec:
         """From the inventory cache's template entry (`uuid`, `guest_id`, `scsi_type`, `firmware`, ...)."""
-        # Missing fields become empty strings, which spec_problems() then names.
+        # Missing fields become empty strings, which spec_problems() then names. Entries cached before
+        # scsi_controller_count existed had every disk numbered as if on one controller.
         return cls(
             uuid=template.get("uuid") or "",
             guest_id=template.get("guest_id") or "",
@@ -247,6 +253,7 @@ class TemplateSpec:
                 )
                 for disk in template.get("disks") or ()
             ),
+            scsi_controller_count=template.get("scsi_controller_count", 1),
         )
 
 
@@ -315,7 +322,29 @@ def spec_problems(spec: MachineSpec) -> list[str]:
             f"disk_size_gb {spec.disk_size_gb} is smaller than the template's first disk "
             f"({template.disks[0].size_gb} GB): a clone cannot shrink a disk"
         )
+    problems.extend(_disk_number_problems(template))
     problems.extend(_network_problems(spec))
+    return problems
+
+
+def _disk_number_problems(template: TemplateSpec) -> list[str]:
+    count = template.scsi_controller_count
+    if not _is_int(count) or not 1 <= count <= MAX_SCSI_CONTROLLERS:
+        return [f"the template's scsi_controller_count must be 1 to {MAX_SCSI_CONTROLLERS}, not {count!r}"]
+    limit = count * DISKS_PER_SCSI_CONTROLLER
+    problems, seen = [], set()
+    for disk in template.disks:
+        unit = disk.unit_number
+        if unit is None:
+            continue
+        if not _is_int(unit) or not 0 <= unit < limit:
+            controllers = f"{count} SCSI controller{'s' if count > 1 else ''}"
+            problems.append(f"disk unit_number {unit!r} is outside 0 to {limit - 1} ({controllers})")
+        elif unit in seen:
+            problems.append(f"disk unit_number {unit} is used twice")
+        seen.add(unit)
+    if len(template.disks) > limit:
+        problems.append(f"the template has {len(template.disks)} disks; {count} SCSI controller(s) hold {limit}")
     return problems
 
 
@@ -488,7 +517,9 @@ def _environment() -> jinja2.Environment:
 def _template_disks(spec: MachineSpec) -> list[dict[str, Any]]:
     disks = spec.template.disks
     used = {disk.unit_number for disk in disks if disk.unit_number is not None}
-    free = (unit for unit in range(60) if unit not in used and unit != _SCSI_CONTROLLER_UNIT)
+    # spec_problems() made sure there are enough free numbers on the template's controllers.
+    limit = spec.template.scsi_controller_count * DISKS_PER_SCSI_CONTROLLER
+    free = (unit for unit in range(limit) if unit not in used)
     result = []
     for index, disk in enumerate(disks):
         result.append(
@@ -512,6 +543,7 @@ def tfvars_values(spec: MachineSpec) -> dict[str, Any]:
         "template_uuid": template.uuid,
         "guest_id": template.guest_id,
         "scsi_type": template.scsi_type,
+        "scsi_controller_count": template.scsi_controller_count,
         "firmware": template.firmware,
         "network_adapter_type": template.nic_types[0],
         "resource_pool_id": spec.resource_pool_id,

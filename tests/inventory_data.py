@@ -61,6 +61,7 @@ def sample_snapshot(generation: str = "a", scope: Scope | None = None) -> Snapsh
                 ],
                 "nic_types": ["vmxnet3"],
                 "scsi_type": "pvscsi",
+                "scsi_controller_count": 1,
                 "generation": generation,
             }
         ]
@@ -70,6 +71,7 @@ def sample_snapshot(generation: str = "a", scope: Scope | None = None) -> Snapsh
                 "name": "db01",
                 "datacenter_id": dc_id,
                 "cluster_id": cluster_id,
+                "uuid": f"4230b6d5-0000-0000-0000-00000000000{n}",
                 "instance_uuid": f"5010a5c4-0000-0000-0000-00000000000{n}",
                 "ip_addresses": [f"10.0.{n}.5"],
                 "folder_id": f"group-v{n}",

@@ -100,6 +100,20 @@ def hostile_spec() -> MachineSpec:
     )
 
 
+def two_controller_spec() -> MachineSpec:
+    """A template with disks on SCSI0:0, SCSI0:8 and SCSI1:0, numbered as the vsphere provider numbers them."""
+    return dhcp_spec(
+        template=make_template(
+            scsi_controller_count=2,
+            disks=(
+                TemplateDisk(label="Hard disk 1", size_gb=20, unit_number=0),
+                TemplateDisk(label="Hard disk 2", size_gb=30, unit_number=7),
+                TemplateDisk(label="Hard disk 3", size_gb=50, unit_number=15),
+            ),
+        )
+    )
+
+
 CASES = {"dhcp": dhcp_spec, "static": static_spec}
 
 
@@ -181,7 +195,11 @@ def test_spec_accepts_the_inventory_template_dict():
         "firmware": "bios",
         "scsi_type": "lsilogic",
         "nic_types": ["vmxnet3"],
-        "disks": [{"label": "Hard disk 1", "unit_number": 0, "size_gb": 16, "thin": True, "eagerly_scrub": False}],
+        "disks": [
+            {"label": "Hard disk 1", "unit_number": 0, "size_gb": 16, "thin": True, "eagerly_scrub": False},
+            {"label": "Hard disk 2", "unit_number": 15, "size_gb": 8, "thin": True, "eagerly_scrub": False},
+        ],
+        "scsi_controller_count": 2,
     }
     spec = dhcp_spec(template=inventory_template)
     assert spec.template == TemplateSpec(
@@ -190,9 +208,22 @@ def test_spec_accepts_the_inventory_template_dict():
         scsi_type="lsilogic",
         firmware="bios",
         nic_types=("vmxnet3",),
-        disks=(TemplateDisk("Hard disk 1", 16, True, False, 0),),
+        disks=(TemplateDisk("Hard disk 1", 16, True, False, 0), TemplateDisk("Hard disk 2", 8, True, False, 15)),
+        scsi_controller_count=2,
     )
     assert spec_problems(spec) == []
+
+
+def test_cached_templates_from_before_scsi_controller_count_have_one_controller():
+    inventory_template = {
+        "uuid": "4217-aaaa",
+        "guest_id": "ubuntu64Guest",
+        "scsi_type": "lsilogic",
+        "nic_types": ["vmxnet3"],
+        "disks": [{"label": "Hard disk 1", "unit_number": 0, "size_gb": 16}],
+    }
+    assert TemplateSpec.from_inventory(inventory_template).scsi_controller_count == 1
+    assert terraform.tfvars_values(dhcp_spec(template=inventory_template))["scsi_controller_count"] == 1
 
 
 @pytest.mark.parametrize(
@@ -209,6 +240,20 @@ def test_spec_accepts_the_inventory_template_dict():
         ({"dns_servers": ("10.0.0.1", "dns.example")}, "'dns.example' is not an IP address"),
         ({"template": make_template(disks=())}, "no disk"),
         ({"template": make_template(nic_types=())}, "no network adapter"),
+        ({"template": make_template(scsi_controller_count=0)}, "scsi_controller_count must be 1 to 4"),
+        ({"template": make_template(scsi_controller_count=5)}, "scsi_controller_count must be 1 to 4"),
+        (
+            {"template": make_template(disks=(TemplateDisk("Hard disk 1", 20, unit_number=15),))},
+            "disk unit_number 15 is outside 0 to 14 (1 SCSI controller)",
+        ),
+        (
+            {
+                "template": make_template(
+                    disks=(TemplateDisk("a", 20, unit_number=0), TemplateDisk("b", 20, unit_number=0))
+                )
+            },
+            "disk unit_number 0 is used twice",
+        ),
     ],
 )
 def test_render_refuses_a_spec_that_cannot_clone(changes, problem):
@@ -384,10 +429,13 @@ def test_variables_tf_declares_exactly_what_the_tf_files_use():
         used |= variable_references(hcl2.loads(files[name]))
     assert used == set(declared)
     connection = {"vsphere_user", "vsphere_password", "vsphere_server", "allow_unverified_ssl"}
-    for name in connection:
+    for name in connection - {"allow_unverified_ssl"}:
         assert declared[name]["default"] is None, name  # null: the provider's VSPHERE_* variables apply
     assert declared["vsphere_password"]["sensitive"] is True
+    # Issue 3: verification stays on unless Atlantis's environment sets TF_VAR_allow_unverified_ssl=true.
     assert declared["allow_unverified_ssl"]["type"] == "bool"
+    assert declared["allow_unverified_ssl"]["default"] is False
+    assert "TF_VAR_allow_unverified_ssl=true" in declared["allow_unverified_ssl"]["description"]
     for name in set(declared) - connection:
         assert "default" not in declared[name], name
         assert declared[name]["type"] in {"string", "number", "${list(string)}"} or name == "disks", name
@@ -413,13 +461,28 @@ def test_one_disk_per_template_disk_first_resized_others_kept():
         {"size": 50, "unit_number": 1, "thin_provisioned": False, "eagerly_scrub": True},
     ]
     assert values["network_adapter_type"] == "vmxnet3"
+    assert values["scsi_controller_count"] == 1
 
 
-def test_disks_without_unit_number_get_free_ones_never_the_controllers_seven():
+def test_disks_without_unit_number_get_the_lowest_free_ones():
+    # Provider unit numbers already skip the controller's own SCSI slot: 7 is SCSI0:8, a disk's place.
     units = [0, 1, 2, 3, 4, 5, 6, None, 8, None]
     disks = tuple(TemplateDisk(f"Hard disk {i}", 10, unit_number=unit) for i, unit in enumerate(units))
     values = terraform.tfvars_values(dhcp_spec(template=make_template(disks=disks)))
-    assert [disk["unit_number"] for disk in values["disks"]] == [0, 1, 2, 3, 4, 5, 6, 9, 8, 10]
+    assert [disk["unit_number"] for disk in values["disks"]] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_a_template_on_two_scsi_controllers_renders_bus_wide_unit_numbers_and_the_controller_count():
+    files = render(two_controller_spec(), RenderSettings())
+
+    [resource] = hcl2.loads(files["machine.tf"])["resource"]
+    vm = resource['"vsphere_virtual_machine"']['"vm"']
+    assert vm["scsi_controller_count"] == "${var.scsi_controller_count}"
+    values = hcl2.loads(files["terraform.tfvars"])
+    assert values["scsi_controller_count"] == 2
+    assert [(disk["unit_number"], disk["size"]) for disk in values["disks"]] == [(0, 40), (7, 30), (15, 50)]
+    declared = {key.strip('"') for block in hcl2.loads(files["variables.tf"])["variable"] for key in block}
+    assert "scsi_controller_count" in declared
 
 
 def test_dhcp_values_are_null_and_static_values_are_set():
@@ -479,9 +542,15 @@ def test_standalone_templates_are_the_renders_without_per_request_parts():
     assert without_backend == expected["providers.tf.template"]
 
 
-@pytest.mark.parametrize("case", ["dhcp", "static", "hostile", "machine_inputs", "s3"])
+@pytest.mark.parametrize("case", ["dhcp", "static", "hostile", "machine_inputs", "s3", "two_controllers"])
 def test_rendered_files_are_exactly_what_terraform_fmt_writes(tmp_path, case):
-    specs = {"hostile": hostile_spec, "machine_inputs": static_spec, "s3": static_spec, **CASES}
+    specs = {
+        "hostile": hostile_spec,
+        "machine_inputs": static_spec,
+        "s3": static_spec,
+        "two_controllers": two_controller_spec,
+        **CASES,
+    }
     settings = {
         "machine_inputs": RenderSettings(tfvars_file="machine_inputs.tfvars"),
         "s3": RenderSettings(

@@ -12,7 +12,7 @@ import pytest
 
 from provisioning.terraform import RenderSettings, hcl_string, hcl_value, render
 from tests.terraform_bin import run_terraform
-from tests.test_terraform_render import HOSTILE_TEXT, dhcp_spec, hostile_spec, static_spec
+from tests.test_terraform_render import HOSTILE_TEXT, dhcp_spec, hostile_spec, static_spec, two_controller_spec
 
 HOSTILE_VALUES = [
     "",
@@ -109,6 +109,7 @@ def expected_values(spec) -> dict:
         "template_uuid": spec.template.uuid,
         "guest_id": spec.template.guest_id,
         "scsi_type": spec.template.scsi_type,
+        "scsi_controller_count": spec.template.scsi_controller_count,
         "firmware": spec.template.firmware,
         "network_adapter_type": spec.template.nic_types[0],
         "resource_pool_id": spec.resource_pool_id,
@@ -131,11 +132,12 @@ def expected_values(spec) -> dict:
         "ipv4_prefix": spec.ipv4_prefix if static else None,
         "ipv4_gateway": spec.ipv4_gateway if static else None,
         "dns_servers": list(spec.dns_servers),
-        # Connection variables are not in the values file: null, so the provider reads VSPHERE_*.
+        # Connection variables are not in the values file: null, so the provider reads VSPHERE_*; certificate
+        # verification stays on (issue 3) unless Atlantis sets TF_VAR_allow_unverified_ssl=true.
         "vsphere_user": None,
         "vsphere_password": None,
         "vsphere_server": None,
-        "allow_unverified_ssl": None,
+        "allow_unverified_ssl": False,
     }
 
 
@@ -155,7 +157,11 @@ def unwrap(outputs: dict) -> dict:
     return {name: value["v"] for name, value in outputs.items()}
 
 
-@pytest.mark.parametrize("make_spec", [dhcp_spec, static_spec, hostile_spec], ids=["dhcp", "static", "hostile"])
+@pytest.mark.parametrize(
+    "make_spec",
+    [dhcp_spec, static_spec, hostile_spec, two_controller_spec],
+    ids=["dhcp", "static", "hostile", "two_controllers"],
+)
 def test_rendered_values_file_gives_variables_tf_every_value_unchanged(tmp_path, make_spec):
     """The real pair: vmprov's variables.tf (types included) with vmprov's values file."""
     spec = make_spec()

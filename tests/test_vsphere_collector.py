@@ -106,6 +106,22 @@ def test_it_reads_every_kind_of_object_with_awkward_names(vcsim_factory):
     assert len(root_folders) == 1
 
 
+def test_vm_records_carry_the_bios_uuid_that_terraform_reports_as_the_resource_id(vcenter):
+    """Delivery finds the VM Terraform created by `[id=<uuid>]`: the vsphere provider's id is config.uuid."""
+    with admin_session(vcenter) as si:
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        expected = {vm._moId: (vm.config.uuid, vm.config.instanceUuid) for vm in view.view if not vm.config.template}
+        view.DestroyView()
+
+    snapshot, _ = collect(vcenter)
+
+    vms = [vm for group in snapshot.vms.values() for vm in group]
+    assert vms and {vm["id"]: (vm["uuid"], vm["instance_uuid"]) for vm in vms} == expected
+    assert all(len(vm["uuid"]) == 36 and vm["uuid"] != vm["instance_uuid"] for vm in vms)
+    assert len({vm["uuid"] for vm in vms}) == len(vms)
+
+
 def test_round_trips_do_not_grow_with_the_inventory(vcsim_factory):
     small = vcsim_factory(dc=1, cluster=1, cluster_host=1, pool=1, vm=1)
     large = vcsim_factory(dc=3, cluster=3, cluster_host=3, pool=3, vm=4, pg=3, templates=3)

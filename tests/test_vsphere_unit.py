@@ -145,6 +145,7 @@ def test_a_snapshot_is_built_from_escaped_names_and_missing_properties():
     assert {f["path"] for f in snapshot.folders["datacenter-2"]} == {"", "web%2fapps"}
     vm = snapshot.vms["datacenter-2"][0]
     assert vm["name"] == "db%2" and vm["instance_uuid"] == "" and vm["ip_addresses"] == []
+    assert vm["uuid"] == ""
     assert vm["cluster_id"] == "domain-c7"
     assert snapshot.templates == {"datacenter-2": []}
 
@@ -165,7 +166,61 @@ def test_template_hardware_reads_disks_nics_and_controller():
         "disks": [{"label": "Hard disk 1", "unit_number": 0, "size_gb": 21, "thin": True, "eagerly_scrub": False}],
         "nic_types": ["vmxnet3"],
         "scsi_type": "pvscsi",
+        "scsi_controller_count": 1,
     }
+
+
+def scsi_disk(label, controller_key, unit, size_gb=10):
+    from pyVmomi import vim
+
+    return vim.vm.device.VirtualDisk(
+        key=2000 + controller_key + unit,
+        controllerKey=controller_key,
+        unitNumber=unit,
+        capacityInKB=size_gb * 1024 * 1024,
+        deviceInfo=vim.Description(label=label, summary=""),
+        backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(thinProvisioned=True, diskMode="persistent"),
+    )
+
+
+def test_template_hardware_numbers_disks_across_scsi_controllers_as_the_provider_does():
+    """The vsphere provider's disk unit_number is bus-wide: 15 per bus, the controller's own slot (7) skipped."""
+    from pyVmomi import vim
+
+    devices = [
+        # Listed out of order, as a device list may be; keys are not bus numbers.
+        scsi_disk("Hard disk 4", 1001, 0, size_gb=40),
+        vim.vm.device.ParaVirtualSCSIController(key=1001, busNumber=1, scsiCtlrUnitNumber=7),
+        scsi_disk("Hard disk 3", 1000, 8, size_gb=30),
+        scsi_disk("Hard disk 1", 1000, 0, size_gb=10),
+        vim.vm.device.ParaVirtualSCSIController(key=1000, busNumber=0, scsiCtlrUnitNumber=7),
+        scsi_disk("Hard disk 5", 1001, 9, size_gb=50),
+        scsi_disk("Hard disk 2", 1000, 1, size_gb=20),
+    ]
+    hardware = vsphere.template_hardware(devices)
+    assert [(d["label"], d["unit_number"], d["size_gb"]) for d in hardware["disks"]] == [
+        ("Hard disk 1", 0, 10),
+        ("Hard disk 2", 1, 20),
+        ("Hard disk 3", 7, 30),  # SCSI0:8: unit 7 is the controller, so the provider counts 8 as 7
+        ("Hard disk 4", 15, 40),  # SCSI1:0
+        ("Hard disk 5", 23, 50),  # SCSI1:9
+    ]
+    assert hardware["scsi_controller_count"] == 2
+
+
+def test_template_hardware_counts_controllers_up_to_the_highest_bus_with_a_disk():
+    from pyVmomi import vim
+
+    devices = [
+        vim.vm.device.ParaVirtualSCSIController(key=1000, busNumber=0),
+        vim.vm.device.ParaVirtualSCSIController(key=1002, busNumber=2),
+        vim.vm.device.ParaVirtualSCSIController(key=1003, busNumber=3),  # no disk on it: not counted
+        scsi_disk("Hard disk 1", 1000, 0),
+        scsi_disk("Hard disk 2", 1002, 3),
+    ]
+    hardware = vsphere.template_hardware(devices)
+    assert [d["unit_number"] for d in hardware["disks"]] == [0, 33]
+    assert hardware["scsi_controller_count"] == 3
 
 
 def test_a_hung_vcenter_fails_within_the_timeout():

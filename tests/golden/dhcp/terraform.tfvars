@@ -2,11 +2,12 @@
 vm_name    = "web01"
 annotation = "Requested by alice for the web tier"
 
-template_uuid        = "42170f2e-8a0b-4c1d-9e2f-000000000001"
-guest_id             = "ubuntu64Guest"
-scsi_type            = "pvscsi"
-firmware             = "efi"
-network_adapter_type = "vmxnet3"
+template_uuid         = "42170f2e-8a0b-4c1d-9e2f-000000000001"
+guest_id              = "ubuntu64Guest"
+scsi_type             = "pvscsi"
+scsi_controller_count = 1
+firmware              = "efi"
+network_adapter_type  = "vmxnet3"
 
 resource_pool_id = "resgroup-8"
 datastore_id     = "datastore-15"

@@ -17,6 +17,10 @@ resource "vsphere_virtual_machine" "vm" {
     adapter_type = var.network_adapter_type
   }
 
+  # Disk unit numbers count across SCSI buses, 15 per bus (SCSI1:0 is 15); the provider only manages, and only
+  # finds the template's disks on, buses 0 to scsi_controller_count - 1.
+  scsi_controller_count = var.scsi_controller_count
+
   # A clone needs one disk block per template disk, labelled disk0, disk1, … in unit number order.
   dynamic "disk" {
     for_each = var.disks

@@ -14,8 +14,10 @@ terraform {
   }
 }
 
-# Connection settings left null fall back to VSPHERE_USER, VSPHERE_PASSWORD, VSPHERE_SERVER and
-# VSPHERE_ALLOW_UNVERIFIED_SSL in Atlantis's environment (TF_VAR_vsphere_user etc. work too).
+# Connection settings left null fall back to VSPHERE_USER, VSPHERE_PASSWORD and VSPHERE_SERVER in Atlantis's
+# environment (TF_VAR_vsphere_user etc. work too). allow_unverified_ssl is false unless Atlantis sets
+# TF_VAR_allow_unverified_ssl=true (VSPHERE_ALLOW_UNVERIFIED_SSL has no effect: the provider reads it only when the
+# argument is unset).
 provider "vsphere" {
   user                 = var.vsphere_user
   password             = var.vsphere_password

@@ -1,4 +1,5 @@
 # vCenter connection. null means "not set here": the vsphere provider then reads its own environment variables.
+# allow_unverified_ssl is the exception: false unless Atlantis's environment sets TF_VAR_allow_unverified_ssl=true.
 variable "vsphere_user" {
   type        = string
   default     = null
@@ -20,8 +21,8 @@ variable "vsphere_server" {
 
 variable "allow_unverified_ssl" {
   type        = bool
-  default     = null
-  description = "Accept a self-signed vCenter certificate; null falls back to VSPHERE_ALLOW_UNVERIFIED_SSL, else false."
+  default     = false
+  description = "Accept a self-signed vCenter certificate; Atlantis turns it on with TF_VAR_allow_unverified_ssl=true."
 }
 
 # The VM request. Placement is by managed object id, never by name: names are not unique in vCenter.
@@ -68,6 +69,11 @@ variable "guest_id" {
 variable "scsi_type" {
   type        = string
   description = "SCSI controller type of the template."
+}
+
+variable "scsi_controller_count" {
+  type        = number
+  description = "SCSI controllers the template's disks sit on (highest bus number + 1, 1 to 4)."
 }
 
 variable "firmware" {
