@@ -106,7 +106,7 @@ def parse_hcl(text: str) -> dict[str, Any]:
     return hcl2.loads(text.replace("$${", "__{").replace("%%{", "__{"))
 
 
-def _label(key: str) -> str:
+def unquoted_label(key: str) -> str:
     return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
 
 
@@ -114,7 +114,7 @@ def _is_meta(key: str) -> bool:
     return key.startswith("__")  # __is_block__, __comments__, __start_line__, ...
 
 
-def _blocks(value: Any) -> list[dict[str, Any]]:
+def blocks(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, dict):
         return [value]
     if isinstance(value, list):
@@ -122,13 +122,13 @@ def _blocks(value: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _labelled(value: Any) -> list[tuple[str, dict[str, Any]]]:
+def labelled_blocks(value: Any) -> list[tuple[str, dict[str, Any]]]:
     """The (label, body) pairs of blocks with one label, e.g. `variable "x" {}` or `provider "vsphere" {}`."""
     pairs = []
-    for block in _blocks(value):
+    for block in blocks(value):
         for key, body in block.items():
             if not _is_meta(key) and isinstance(body, dict):
-                pairs.append((_label(key), body))
+                pairs.append((unquoted_label(key), body))
     return pairs
 
 
@@ -224,25 +224,25 @@ class _Inventory:
 
 
 def _read_tf(inventory: _Inventory, file_name: str, document: dict[str, Any]) -> None:
-    for name, body in _labelled(document.get("variable")):
+    for name, body in labelled_blocks(document.get("variable")):
         inventory.declared.setdefault(name, []).append(file_name)
         if "default" in body:
             inventory.with_default.add(name)
     for name in variable_references(document):
         inventory.referenced.setdefault(name, []).append(file_name)
-    for name, body in _labelled(document.get("provider")):
+    for name, body in labelled_blocks(document.get("provider")):
         if name == "vsphere" and "alias" not in body:
             inventory.provider_blocks.append(file_name)
-    for terraform in _blocks(document.get("terraform")):
-        for providers in _blocks(terraform.get("required_providers")):
+    for terraform in blocks(document.get("terraform")):
+        for providers in blocks(terraform.get("required_providers")):
             inventory.required_providers.append(file_name)
             if "vsphere" in providers:
                 inventory.vsphere_required.append(file_name)
         if "required_version" in terraform:
             inventory.required_version.append(file_name)
-        for kind, _ in _labelled(terraform.get("backend")):
+        for kind, _ in labelled_blocks(terraform.get("backend")):
             inventory.backends.append((kind, file_name))
-        if _blocks(terraform.get("cloud")):
+        if blocks(terraform.get("cloud")):
             inventory.backends.append(("cloud", file_name))
 
 

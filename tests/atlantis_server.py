@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from provisioning.structure import parse_hcl, variable_references
+from provisioning.structure import blocks, labelled_blocks, parse_hcl, unquoted_label, variable_references
 
 TOKEN_HEADER = "X-Atlantis-Token"
 DEFAULT_SECRET = "local-atlantis-api-secret"
@@ -704,27 +704,6 @@ class TerraformRun:
     changes: bool = True
 
 
-def _label(key: str) -> str:
-    return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
-
-
-def _blocks(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return [item for item in value if isinstance(item, dict)]
-    return []
-
-
-def _labelled(value: Any) -> list[tuple[str, dict[str, Any]]]:
-    return [
-        (_label(key), body)
-        for block in _blocks(value)
-        for key, body in block.items()
-        if not key.startswith("__") and isinstance(body, dict)
-    ]
-
-
 def _line_of(text: str, pattern: re.Pattern[str]) -> tuple[int, str]:
     for number, line in enumerate(text.splitlines(), 1):
         if pattern.search(line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""):
@@ -804,9 +783,9 @@ def terraform_plan(
     backends = [
         kind
         for document in documents.values()
-        for terraform in _blocks(document.get("terraform"))
-        for kind, _body in _labelled(terraform.get("backend"))
-    ] + ["cloud" for d in documents.values() for t in _blocks(d.get("terraform")) if _blocks(t.get("cloud"))]
+        for terraform in blocks(document.get("terraform"))
+        for kind, _body in labelled_blocks(terraform.get("backend"))
+    ] + ["cloud" for d in documents.values() for t in blocks(d.get("terraform")) if blocks(t.get("cloud"))]
     if not backends:
         return TerraformRun(
             ok=False,
@@ -821,7 +800,7 @@ def terraform_plan(
     declared: dict[str, tuple[str, int, str, bool]] = {}
     errors: list[str] = []
     for file_name, document in documents.items():
-        for name, body in _labelled(document.get("variable")):
+        for name, body in labelled_blocks(document.get("variable")):
             pattern = re.compile(r'^\s*variable\s+"' + re.escape(name) + r'"\s*\{')
             line, source = _line_of(texts[file_name], pattern)
             if name in declared:
@@ -906,13 +885,13 @@ def terraform_plan(
     resources = []
     bodies = {}
     for document in documents.values():
-        for block in _blocks(document.get("resource")):
+        for block in blocks(document.get("resource")):
             for kind, named in block.items():
                 if kind.startswith("__") or not isinstance(named, dict):
                     continue
                 for name, body in named.items():
                     if not name.startswith("__"):
-                        address = f"{_label(kind)}.{_label(name)}"
+                        address = f"{unquoted_label(kind)}.{unquoted_label(name)}"
                         resources.append(address)
                         bodies[address] = body
     vm_name = values.get("vm_name")

@@ -130,3 +130,15 @@ def gitops_remote(tmp_path, settings):
     settings.VMPROV_GIT_WORKDIR = str(tmp_path / "work")
     (tmp_path / "work").mkdir()
     return bare
+
+
+@pytest.fixture
+def world(settings, vcenter, real_redis, gitops_remote):
+    """vcsim, a warm cache in a real redis-server, a bare Git repository and a local Atlantis applying into vcsim."""
+    from tests.delivery_world import make_world
+
+    settings.VMPROV_READY_CHECK_SECONDS = 1
+    settings.VMPROV_READY_CHECKS = 2
+    world = make_world(settings, vcenter, gitops_remote)
+    yield world
+    world.atlantis.stop()

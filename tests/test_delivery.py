@@ -9,19 +9,11 @@ from provisioning import delivery
 from provisioning.choices import RequestStatus
 from provisioning.models import VMRequest
 from tests.conftest import git
-from tests.delivery_world import client_for, drain, make_world, submit
+from tests.delivery_world import client_for, drain, submit
 from tests.vcenter_admin import admin_session, find, vim
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus
-
-
-@pytest.fixture
-def world(settings, vcenter, real_redis, gitops_remote):
-    settings.VMPROV_READY_CHECK_SECONDS = 1
-    world = make_world(settings, vcenter, gitops_remote)
-    yield world
-    world.atlantis.stop()
 
 
 def statuses(vm_request):

@@ -9,21 +9,12 @@ from provisioning import delivery
 from provisioning.choices import RequestStatus
 from provisioning.models import VMRequest
 from tests.atlantis_server import LocalAtlantis
-from tests.delivery_world import REPO, TOKEN, client_for, drain, make_world, point_atlantis, submit
+from tests.delivery_world import REPO, TOKEN, client_for, drain, point_atlantis, submit
 from tests.vcenter_admin import admin_session, count_entities, vim
 from vcsim import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus
-
-
-@pytest.fixture
-def world(settings, vcenter, real_redis, gitops_remote):
-    settings.VMPROV_READY_CHECK_SECONDS = 1
-    settings.VMPROV_READY_CHECKS = 2
-    world = make_world(settings, vcenter, gitops_remote)
-    yield world
-    world.atlantis.stop()
 
 
 def settled(vm_request) -> VMRequest:

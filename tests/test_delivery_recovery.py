@@ -11,19 +11,10 @@ from django_q.models import OrmQ, Schedule
 from provisioning import atlantis, delivery, gitops
 from provisioning.choices import RequestStatus
 from provisioning.models import VMRequest
-from tests.delivery_world import client_for, drain, make_world, submit
+from tests.delivery_world import client_for, drain, submit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus
-
-
-@pytest.fixture
-def world(settings, vcenter, real_redis, gitops_remote):
-    settings.VMPROV_READY_CHECK_SECONDS = 1
-    settings.VMPROV_READY_CHECKS = 2
-    world = make_world(settings, vcenter, gitops_remote)
-    yield world
-    world.atlantis.stop()
 
 
 def fresh(vm_request) -> VMRequest:

@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from inventory import cache, tasks
@@ -26,12 +27,15 @@ def get_many(user, url, count):
     results = [None] * count
 
     def ask(i):
-        client = Client()
-        client.force_login(user)
-        barrier.wait()
-        started = time.monotonic()
-        response = client.get(url)
-        results[i] = (response, time.monotonic() - started)
+        try:
+            client = Client()
+            client.force_login(user)
+            barrier.wait()
+            started = time.monotonic()
+            response = client.get(url)
+            results[i] = (response, time.monotonic() - started)
+        finally:
+            connections.close_all()  # this thread's own connection (force_login queries outside a request)
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(count)]
     for thread in threads:

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 from django_q.models import OrmQ
@@ -45,9 +46,12 @@ def test_a_cold_miss_waiter_answers_with_the_outcome_of_the_collection_it_waited
     answers = []
 
     def ask():
-        client = Client()
-        client.force_login(requester)
-        answers.append(client.get("/api/vsphere/datacenters"))
+        try:
+            client = Client()
+            client.force_login(requester)
+            answers.append(client.get("/api/vsphere/datacenters"))
+        finally:
+            connections.close_all()  # this thread's own connection (force_login queries outside a request)
 
     waiter = threading.Thread(target=ask)
     with cache.refresh_lock(Scope.everything()) as acquired:
