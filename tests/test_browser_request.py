@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from inventory import cache
@@ -48,6 +49,9 @@ def browser_page(tmp_path, monkeypatch):
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "browser-request.png"), full_page=True)
             context.close()
+            # ORM calls made while Playwright's event loop runs get connections of their own (Django keys them
+            # by context there): close them, or PostgreSQL refuses to drop the test database.
+            connections.close_all()
 
 
 def test_a_requester_fills_the_form_through_the_cascading_selects(live_server, browser_page, django_user_model, capsys):
