@@ -27,30 +27,56 @@ apt_install() {
     || die "could not install $* (see $RUN_DIR/apt.log)"
 }
 
+find_python311() {
+  local candidate
+  for candidate in ${PYTHON:-} python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 \
+      && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+      echo "$candidate"; return
+    fi
+  done
+}
+
 ensure_python() {
-  local python="${PYTHON:-}"
+  command -v git >/dev/null 2>&1 || apt_install git
+  local python
+  python=$(find_python311)
   if [ -z "$python" ]; then
-    for candidate in python3.11 python3; do
-      if command -v "$candidate" >/dev/null 2>&1 \
-        && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
-        python="$candidate"; break
-      fi
-    done
+    # Debian 12 ships 3.11 as python3; elsewhere the python3.11 packages may exist.
+    apt_install python3.11 python3.11-venv
+    python=$(find_python311)
   fi
-  [ -n "$python" ] || die "Python 3.11 is required (found: $(python3 --version 2>&1 || echo none))"
-  if [ ! -x "$VENV/bin/python" ]; then
+  [ -n "$python" ] || die "Python 3.11 is required (found: $(python3 --version 2>&1 || echo none)); set PYTHON=/path/to/python3.11"
+  if [ ! -x "$VENV/bin/pip" ]; then
     say "creating the virtualenv in .venv"
-    "$python" -m venv "$VENV" || die "could not create a virtualenv (apt-get install python3-venv?)"
+    rm -rf "$VENV"
+    if ! "$python" -m venv "$VENV" >/dev/null 2>&1; then
+      # Debian's python3 has no ensurepip without its venv package.
+      rm -rf "$VENV"
+      apt_install python3-venv "$(basename "$python")-venv" || true
+      "$python" -m venv "$VENV" || { rm -rf "$VENV"; die "could not create a virtualenv with $python"; }
+    fi
   fi
   local stamp="$VENV/.vmprov-installed"
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    say "installing Python dependencies"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]" 2>&1 | grep -v "is ignored" || true
+    say "installing Python dependencies (log: .run/pip.log)"
+    if ! "$VENV/bin/pip" install --disable-pip-version-check -e "$ROOT[test]" >"$RUN_DIR/pip.log" 2>&1; then
+      tail -n 20 "$RUN_DIR/pip.log" >&2
+      die "Python dependencies did not install (see .run/pip.log)"
+    fi
     "$VENV/bin/python" -c "import django, django_redis, django_q, pyVmomi, jinja2" \
-      || die "Python dependencies did not install (see the pip output above)"
+      || die "Python dependencies did not import (see .run/pip.log)"
     touch "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
+}
+
+port_free() {  # port_free PORT: true when nothing listens on 127.0.0.1:PORT
+  ! "$VENV/bin/python" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=1)" "$1" 2>/dev/null
+}
+
+require_free_port() {  # require_free_port PORT WHAT
+  port_free "$1" || die "port $1 is in use, so $2 cannot start there (stop what listens on it, or see README)"
 }
 
 ensure_redis_server_binary() {
@@ -85,6 +111,11 @@ ensure_redis() {
     return
   fi
   ensure_redis_server_binary
+  if redis_answers 127.0.0.1 6379; then
+    # Installing Debian's redis-server starts its own service.
+    export REDIS_URL="redis://127.0.0.1:6379/0"
+    return
+  fi
   say "starting redis-server on 127.0.0.1:6379 (log: .run/redis.log)"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --dir "$RUN_DIR" --logfile "$RUN_DIR/redis.log" --pidfile "$RUN_DIR/redis.pid" \

@@ -40,6 +40,16 @@ def sample_snapshot(generation: str = "a", scope: Scope | None = None) -> Snapsh
                     "type": "NFS",
                     "generation": generation,
                 },
+                {
+                    "id": f"datastore-{n}3",
+                    "name": "ds-maint",
+                    "capacity": 500 * 2**30,
+                    "free_space": 450 * 2**30,
+                    "accessible": True,
+                    "maintenance_mode": "inMaintenance",
+                    "type": "VMFS",
+                    "generation": generation,
+                },
             ],
             "networks": [
                 {"id": f"dvportgroup-{n}1", "name": "VLAN 10", "type": "distributed", "generation": generation},

@@ -78,8 +78,9 @@ def test_a_requester_fills_the_form_through_the_cascading_selects(live_server, b
     expect(page.locator("#id_folder option", has_text="/web")).to_have_count(1)
     usable = time.monotonic() - started
 
-    # Inaccessible datastores are not offered; the freshness of the lists is shown.
+    # Inaccessible and in-maintenance datastores are not offered; the freshness of the lists is shown.
     expect(page.locator("#id_datastore option", has_text="ds-down")).to_have_count(0)
+    expect(page.locator("#id_datastore option", has_text="ds-maint")).to_have_count(0)
     expect(page.locator("#inventory-freshness")).to_contain_text("Inventory as of")
 
     page.select_option("#id_resource_pool", label="Resources/web")

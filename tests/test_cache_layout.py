@@ -67,7 +67,7 @@ def test_reading_returns_items_freshness_and_ttl(redis_client):
     assert datacenters.ttl > 0 and datacenters.error is None
     grouped = cache.resources_from(cache.read_hash(cache.resources_key("domain-c7")))
     assert [p["path"] for p in grouped["resource_pools"]] == ["Resources", "Resources/web"]
-    assert [d["name"] for d in grouped["datastores"]] == ["ds-down", "ds-fast"]
+    assert [d["name"] for d in grouped["datastores"]] == ["ds-down", "ds-fast", "ds-maint"]
 
 
 def test_a_refresh_replaces_removed_objects_and_scopes(redis_client):
@@ -119,6 +119,24 @@ def test_readers_never_see_half_old_half_new_data(real_redis):
         thread.join()
     assert reads[0] > 50
     assert mixed == []
+
+
+def test_a_refresh_swaps_every_key_inside_one_multi_exec(real_redis):
+    """Readers see the old scope or the new one: all RENAMEs (and deletions) go between one MULTI and EXEC."""
+    cache.write_snapshot(sample_snapshot("a"))
+    seen = []
+    with real_redis.monitor() as monitor:
+        writer = threading.Thread(target=lambda: (time.sleep(0.2), cache.write_snapshot(sample_snapshot("b"))))
+        writer.start()
+        for command in monitor.listen():
+            seen.append(command["command"].split(" ", 1)[0].upper())
+            if seen[-1] == "EXEC":
+                break
+        writer.join()
+    renames = [i for i, name in enumerate(seen) if name == "RENAME"]
+    assert len(renames) == 11
+    multi = max(i for i, name in enumerate(seen) if name == "MULTI" and i < renames[0])
+    assert set(seen[multi + 1 : -1]) == {"RENAME"}, seen[multi:]
 
 
 def test_a_failed_refresh_keeps_the_data_alive_and_records_the_error(redis_client, settings):
@@ -197,6 +215,6 @@ def test_the_overview_lists_every_scope_with_counts_age_and_ttl(redis_client):
     cache.write_snapshot(sample_snapshot(), fetched_at=time.time() - 60)
     rows = {row.key: row for row in cache.overview()}
     assert rows["datacenters"].objects == 2
-    assert rows["cluster:domain-c7:resources"].objects == 6
+    assert rows["cluster:domain-c7:resources"].objects == 7
     assert rows["dc:datacenter-2:templates"].ttl > rows["dc:datacenter-2:clusters"].ttl
     assert 59 <= time.time() - rows["datacenters"].fetched_at <= 70

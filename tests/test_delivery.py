@@ -186,3 +186,42 @@ def test_auto_approval_below_the_limits(world, people, settings):
     big = submit(world, requester, vm_name="big01", num_cpus="4")
     drain()
     assert VMRequest.objects.get(pk=big.pk).status == S.PLANNED, "above the limits: a person approves"
+
+
+def test_a_small_request_whose_plan_changes_more_than_its_vm_is_not_auto_approved(world, people, settings):
+    requester, _, _ = people
+    settings.VMPROV_AUTO_APPROVE = {"num_cpus": 2, "memory_mb": 2048, "disk_size_gb": 100}
+    directory = "vms/DC0/web01"
+    world.atlantis.respond_next(
+        200,
+        {
+            "Error": None,
+            "Failure": "",
+            "ProjectResults": [
+                {
+                    "Error": None,
+                    "Failure": "",
+                    "PlanSuccess": {
+                        "TerraformOutput": "  # vsphere_virtual_machine.vm will be created\n"
+                        "  # vsphere_virtual_machine.other will be destroyed\n\n"
+                        "Plan: 1 to add, 0 to change, 1 to destroy.\n",
+                        "LockURL": "",
+                        "RePlanCmd": f"atlantis plan -d {directory}",
+                        "ApplyCmd": f"atlantis apply -d {directory}",
+                        "MergedAgain": False,
+                    },
+                    "Command": 1,
+                    "RepoRelDir": directory,
+                    "Workspace": "default",
+                    "ProjectName": "",
+                }
+            ],
+            "PlansDeleted": False,
+        },
+        commands=("plan",),
+    )
+    vm_request = submit(world, requester)
+    assert drain() == ["push", "plan"]
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.PLANNED, "a plan that destroys something waits for a person"
+    assert "1 to destroy" in vm_request.plan_output

@@ -147,6 +147,20 @@ def test_stale_data_is_served_at_once_and_one_refresh_is_queued_for_a_burst(
     assert no_vcenter == []
 
 
+def test_web_workers_queue_one_refresh_between_them(
+    logged_in, no_vcenter, settings, django_capture_on_commit_callbacks
+):
+    """Each web process remembers its own claims; across processes Redis's SET NX keeps it to one job."""
+    from inventory import tasks
+
+    cache.write_snapshot(sample_snapshot(), fetched_at=time.time() - 10_000)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(5):
+            tasks._recent_claims.clear()  # as if each read came from another worker process
+            assert logged_in.get("/api/vsphere/datacenters").json()["stale"] is True
+    assert OrmQ.objects.count() == 1
+
+
 def test_a_warm_cache_answers_every_endpoint_without_vcenter(logged_in, warm, no_vcenter):
     for url in [
         "/api/vsphere/datacenters",

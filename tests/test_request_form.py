@@ -114,6 +114,7 @@ def test_a_static_request_keeps_its_network_settings(logged_in, warm):
         ("resource_pool", "resgroup-12", "not in cluster"),
         ("datastore", "datastore-11", "not in cluster"),
         ("datastore", "datastore-02", "not accessible"),
+        ("datastore", "datastore-03", "maintenance mode"),
         ("network", "network-12", "not in cluster"),
         ("folder", "group-v19", "not in datacenter"),
         ("template", "vm-t1", "not in datacenter"),
@@ -142,6 +143,8 @@ def test_bad_input_is_refused_on_its_field_and_nothing_is_saved(logged_in, warm,
     ("changes", "field", "message"),
     [
         ({"ipv4_address": "10.0.0.5"}, "ipv4_address", "already used by VM db01"),
+        # A VM of the other datacenter reports 10.0.1.5: addresses are unique across the whole inventory.
+        ({"ipv4_address": "10.0.1.5", "ipv4_gateway": "10.0.1.1"}, "ipv4_address", "already used by VM db01"),
         ({"ipv4_gateway": "10.0.1.1"}, "ipv4_gateway", "not inside 10.0.0.0/24"),
         ({"ipv4_gateway": "10.0.0.20"}, "ipv4_gateway", "own address"),
         ({"ipv4_address": "10.0.0.255"}, "ipv4_address", "broadcast"),
@@ -224,6 +227,16 @@ def test_the_database_refuses_two_open_requests_for_one_name(requester, warm):
     with pytest.raises(IntegrityError), transaction.atomic():
         VMRequest.objects.create(**fields)
     VMRequest.objects.create(**{**fields, "status": RequestStatus.REJECTED})  # closed requests do not count
+
+
+def test_the_database_refuses_two_open_requests_for_one_address(requester, warm):
+    from django.db import IntegrityError, transaction
+
+    static = {"ip_mode": "static", "ipv4_address": "10.0.0.20", "ipv4_prefix": 24, "ipv4_gateway": "10.0.0.1"}
+    VMRequest.objects.create(**request_fields(requester, vm_name="a1", **static))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        VMRequest.objects.create(**request_fields(requester, vm_name="a2", datacenter_id="datacenter-3", **static))
+    VMRequest.objects.create(**request_fields(requester, vm_name="a3", status=RequestStatus.CANCELLED, **static))
 
 
 def test_request_again_prefills_the_form_from_a_failed_request(logged_in, warm):

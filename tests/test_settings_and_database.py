@@ -61,8 +61,12 @@ def test_error_pages_never_show_connection_urls_or_secrets(settings):
 
     settings.DATABASE_URL = "postgres://vmprov:S3cretPw@db/vmprov"
     settings.REDIS_URL = "redis://:R3disPw@cache:6379/0"
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://:C4chePw@c:1/0"},
+    }
     settings.ATLANTIS_TOKEN = "atl-T0ken"
     settings.VSPHERE_PASSWORD = "vc-Passw0rd"
     shown = repr(get_default_exception_reporter_filter().get_safe_settings())
-    for secret in ("S3cretPw", "R3disPw", "atl-T0ken", "vc-Passw0rd"):
+    for secret in ("S3cretPw", "R3disPw", "C4chePw", "atl-T0ken", "vc-Passw0rd"):
         assert secret not in shown
