@@ -101,7 +101,7 @@ def test_cluster_resources_answer_at_once_while_cold_templates_load_in_the_backg
         assert response.status_code == 200
         body = response.json()
         assert [p["path"] for p in body["resource_pools"]] == ["Resources", "Resources/web"]
-        assert len(body["datastores"]) == 2 and len(body["networks"]) == 2
+        assert len(body["datastores"]) == 3 and len(body["networks"]) == 2
         assert body["templates"] == []
         assert body["templates_status"] == "loading"
         assert body["stale"] is False and body["fetched_at"]
