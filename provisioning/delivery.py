@@ -248,6 +248,14 @@ def _auto_approvable(vm_request: VMRequest, result) -> bool:
 # --- What people do --------------------------------------------------------------------------
 
 
+def _decide(vm_request: VMRequest, to: str, by, message: str, **changes) -> None:
+    """A person's move: a refused transition becomes a message for that person."""
+    try:
+        vm_request.transition(to, by=by, message=message, **changes)
+    except TransitionRefused as error:
+        raise NotAllowed(str(error)) from None
+
+
 def approve(vm_request: VMRequest, by, reason: str) -> None:
     """Approve a planned request (`by` None: auto-approval). Nobody approves their own request."""
     if by is not None:
@@ -258,10 +266,7 @@ def approve(vm_request: VMRequest, by, reason: str) -> None:
         if not reason.strip():
             raise NotAllowed("Say why the request is approved.")
     who = by.get_username() if by else "vmprov"
-    try:
-        vm_request.transition(S.APPROVED, by=by, message=f"Approved by {who}: {reason}".strip(), approved_by=by)
-    except TransitionRefused as error:
-        raise NotAllowed(str(error)) from None
+    _decide(vm_request, S.APPROVED, by, f"Approved by {who}: {reason}".strip(), approved_by=by)
     enqueue("apply", vm_request.pk)
     notify.to_requester(vm_request, "approved", f"{who} approved the request: {reason}\nvmprov applies it now.")
 
@@ -273,10 +278,7 @@ def reject(vm_request: VMRequest, by, reason: str) -> None:
         raise NotAllowed("Nobody decides on their own request; cancel it instead.")
     if not reason.strip():
         raise NotAllowed("Say why the request is rejected.")
-    try:
-        vm_request.transition(S.REJECTED, by=by, message=f"Rejected by {by.get_username()}: {reason}")
-    except TransitionRefused as error:
-        raise NotAllowed(str(error)) from None
+    _decide(vm_request, S.REJECTED, by, f"Rejected by {by.get_username()}: {reason}")
     notify.to_requester(vm_request, "rejected", f"{by.get_username()} rejected the request: {reason}")
 
 
@@ -284,18 +286,16 @@ def retry(vm_request: VMRequest, by) -> None:
     """Staff send a failed request through delivery again: pushed again (idempotent) and planned afresh."""
     if not by.is_staff:
         raise NotAllowed("Only staff retry a failed delivery.")
-    try:
-        # Forget the old plan: approvers must see what Atlantis plans now (e.g. after a half-done apply).
-        vm_request.transition(
-            S.SUBMITTED,
-            by=by,
-            message=f"{by.get_username()} retries the delivery.",
-            planned_commit="",
-            planned_hash="",
-            plan_output="",
-        )
-    except TransitionRefused as error:
-        raise NotAllowed(str(error)) from None
+    # Forget the old plan: approvers must see what Atlantis plans now (e.g. after a half-done apply).
+    _decide(
+        vm_request,
+        S.SUBMITTED,
+        by,
+        f"{by.get_username()} retries the delivery.",
+        planned_commit="",
+        planned_hash="",
+        plan_output="",
+    )
     enqueue("push", vm_request.pk)
 
 
@@ -313,10 +313,7 @@ def mark_failed(vm_request: VMRequest, by, reason: str) -> None:
         raise NotAllowed("Only staff settle a request that needs attention.")
     if not reason.strip():
         raise NotAllowed("Say what was found (e.g. no VM in vCenter, Atlantis's log shows the apply failed).")
-    try:
-        vm_request.transition(S.APPLY_FAILED, by=by, message=f"Marked as failed by {by.get_username()}: {reason}")
-    except TransitionRefused as error:
-        raise NotAllowed(str(error)) from None
+    _decide(vm_request, S.APPLY_FAILED, by, f"Marked as failed by {by.get_username()}: {reason}")
 
 
 # --- Apply -------------------------------------------------------------------------------------
