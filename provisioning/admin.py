@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from provisioning import delivery
+from provisioning.delivery import actions
 from provisioning.models import RequestEvent, VMRequest
 
 
@@ -48,9 +48,9 @@ class VMRequestAdmin(admin.ModelAdmin):
         reason = request.POST["reason"].strip()
         for vm_request in queryset:
             try:
-                getattr(delivery, decision)(vm_request, request.user, reason)
+                getattr(actions, decision)(vm_request, request.user, reason)
                 self.message_user(request, f"{vm_request.vm_name}: {decision}d.", messages.SUCCESS)
-            except delivery.NotAllowed as error:
+            except actions.NotAllowed as error:
                 self.message_user(request, f"{vm_request.vm_name}: {error}", messages.ERROR)
         return None
 
@@ -66,9 +66,9 @@ class VMRequestAdmin(admin.ModelAdmin):
     def retry_delivery(self, request, queryset):
         for vm_request in queryset:
             try:
-                delivery.retry(vm_request, request.user)
+                actions.retry(vm_request, request.user)
                 self.message_user(request, f"{vm_request.vm_name}: delivery starts again.", messages.SUCCESS)
-            except delivery.NotAllowed as error:
+            except actions.NotAllowed as error:
                 self.message_user(request, f"{vm_request.vm_name}: {error}", messages.ERROR)
 
     def has_add_permission(self, request) -> bool:

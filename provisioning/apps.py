@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 def _register_reaper(sender, **kwargs) -> None:
-    from provisioning.delivery import register_reaper
+    from provisioning.delivery.reaper import register_reaper
 
     register_reaper()
 

@@ -8,7 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from provisioning import roles
-from provisioning.choices import OPEN_STATUSES, TRANSITIONS, IpMode, RequestStatus
+from provisioning.choices import IpMode
+from provisioning.lifecycle import OPEN_STATUSES, TRANSITIONS, RequestStatus
 
 
 class TransitionRefused(Exception):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from provisioning import delivery, terraform
-from provisioning.choices import IpMode, RequestStatus
+from provisioning import terraform
+from provisioning.choices import IpMode
+from provisioning.delivery import queue
 from provisioning.forms import VMRequestForm
+from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
 
 
@@ -91,7 +93,7 @@ def submit(form: VMRequestForm, requester) -> VMRequest:
             vm_request.events.create(
                 actor=requester, from_status="", to_status=RequestStatus.SUBMITTED, message="Request submitted."
             )
-            delivery.start(vm_request)  # queued once the request is committed
+            queue.start(vm_request)  # queued once the request is committed
     except IntegrityError:
         raise NameTaken(vm_request.vm_name) from None
     return vm_request

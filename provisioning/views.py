@@ -7,10 +7,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from provisioning import delivery, roles, submission, terraform
-from provisioning.choices import CANCELLABLE_STATUSES, RETRYABLE_STATUSES, RequestStatus
+from provisioning import lifecycle, roles, submission, terraform
+from provisioning.delivery import actions
 from provisioning.forms import VMRequestForm
-from provisioning.models import TransitionRefused, VMRequest
+from provisioning.models import VMRequest
 
 PLACEMENT = [
     ("datacenter", "Datacenter"),
@@ -105,12 +105,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "vm_request": vm_request,
         "events": vm_request.events.select_related("actor"),
         "rendered_files": sorted(vm_request.rendered_files.items()),
-        "can_cancel": roles.acts_for(request.user, vm_request) and vm_request.status in CANCELLABLE_STATUSES,
-        "can_decide": vm_request.status == RequestStatus.PLANNED
-        and roles.is_approver(request.user)
-        and vm_request.requester_id != request.user.pk,
-        "can_retry": request.user.is_staff and vm_request.status in RETRYABLE_STATUSES,
-        "can_resolve": request.user.is_staff and vm_request.status == RequestStatus.NEEDS_ATTENTION,
+        "allowed": {action.value for action in lifecycle.allowed_actions(request.user, vm_request)},
+        "steps": lifecycle.progress(vm_request.status),
     }
     return render(request, "provisioning/request_detail.html", context)
 
@@ -122,14 +118,14 @@ def decide_request(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "").strip()[:2000]
     try:
         if request.POST.get("decision") == "approve":
-            delivery.approve(vm_request, request.user, reason)
+            actions.approve(vm_request, request.user, reason)
             messages.success(request, "Approved: vmprov applies it now.")
         elif request.POST.get("decision") == "reject":
-            delivery.reject(vm_request, request.user, reason)
+            actions.reject(vm_request, request.user, reason)
             messages.success(request, "Rejected.")
         else:
             messages.error(request, "Choose approve or reject.")
-    except delivery.NotAllowed as error:
+    except actions.NotAllowed as error:
         messages.error(request, str(error))
     return redirect("provisioning:detail", pk=pk)
 
@@ -138,9 +134,9 @@ def decide_request(request: HttpRequest, pk: int) -> HttpResponse:
 def retry_request(request: HttpRequest, pk: int) -> HttpResponse:
     vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=pk)
     try:
-        delivery.retry(vm_request, request.user)
+        actions.retry(vm_request, request.user)
         messages.success(request, "The delivery starts again.")
-    except delivery.NotAllowed as error:
+    except actions.NotAllowed as error:
         messages.error(request, str(error))
     return redirect("provisioning:detail", pk=pk)
 
@@ -152,14 +148,14 @@ def resolve_request(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "").strip()[:2000]
     try:
         if request.POST.get("resolution") == "recheck":
-            delivery.recheck(vm_request, request.user)
+            actions.recheck(vm_request, request.user)
             messages.success(request, "vmprov looks for the VM in vCenter again.")
         elif request.POST.get("resolution") == "failed":
-            delivery.mark_failed(vm_request, request.user, reason)
+            actions.mark_failed(vm_request, request.user, reason)
             messages.success(request, "Marked as failed; the delivery can be retried.")
         else:
             messages.error(request, "Choose what to do.")
-    except delivery.NotAllowed as error:
+    except actions.NotAllowed as error:
         messages.error(request, str(error))
     return redirect("provisioning:detail", pk=pk)
 
@@ -167,14 +163,9 @@ def resolve_request(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cancel_request(request: HttpRequest, pk: int) -> HttpResponse:
     vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=pk)
-    if not roles.acts_for(request.user, vm_request):
-        messages.error(request, "Only the requester can cancel this request.")
-    elif vm_request.status not in CANCELLABLE_STATUSES:
-        messages.error(request, f"A request that is {vm_request.get_status_display().lower()} cannot be cancelled.")
-    else:
-        try:
-            vm_request.transition(RequestStatus.CANCELLED, by=request.user, message="Cancelled by the requester.")
-            messages.success(request, "The request is cancelled.")
-        except TransitionRefused as error:
-            messages.error(request, f"Not cancelled: {error}.")
+    try:
+        actions.cancel(vm_request, request.user)
+        messages.success(request, "The request is cancelled.")
+    except actions.NotAllowed as error:
+        messages.error(request, f"Not cancelled: {error}")
     return redirect("provisioning:detail", pk=pk)

@@ -6,7 +6,8 @@ import pytest
 from django.core import mail
 
 from provisioning import delivery
-from provisioning.choices import RequestStatus
+from provisioning.delivery import actions
+from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
 from tests.conftest import git
 from tests.delivery_world import client_for, drain, submit
@@ -89,7 +90,7 @@ def test_a_static_address_reaches_the_guest(world, people):
         dns_servers="10.20.0.2",
     )
     drain()
-    delivery.approve(VMRequest.objects.get(pk=vm_request.pk), approver, "ok")
+    actions.approve(VMRequest.objects.get(pk=vm_request.pk), approver, "ok")
     drain()
     vm_request.refresh_from_db()
     assert vm_request.status == S.READY
@@ -101,10 +102,10 @@ def test_nobody_approves_their_own_request_and_only_approvers_approve(world, peo
     requester, approver, _ = people
     approver_request = submit(world, approver, vm_name="bobvm")
     drain()
-    with pytest.raises(delivery.NotAllowed, match="own request"):
-        delivery.approve(VMRequest.objects.get(pk=approver_request.pk), approver, "mine")
-    with pytest.raises(delivery.NotAllowed, match="approvers group"):
-        delivery.approve(VMRequest.objects.get(pk=approver_request.pk), requester, "not an approver")
+    with pytest.raises(actions.NotAllowed, match="own request"):
+        actions.approve(VMRequest.objects.get(pk=approver_request.pk), approver, "mine")
+    with pytest.raises(actions.NotAllowed, match="approvers group"):
+        actions.approve(VMRequest.objects.get(pk=approver_request.pk), requester, "not an approver")
     page = client_for(approver).get(f"/requests/{approver_request.pk}/").content.decode()
     assert 'value="approve"' not in page
     assert VMRequest.objects.get(pk=approver_request.pk).status == S.PLANNED
@@ -145,7 +146,7 @@ def test_a_branch_that_moved_after_the_plan_is_planned_again_not_applied(world, 
     git("-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "--quiet", "-m", "sneaky", cwd=clone)
     git("push", "--quiet", "origin", vm_request.branch, cwd=clone)
 
-    delivery.approve(VMRequest.objects.get(pk=vm_request.pk), approver, "looks fine")
+    actions.approve(VMRequest.objects.get(pk=vm_request.pk), approver, "looks fine")
     assert drain() == ["apply", "plan"]
     vm_request.refresh_from_db()
     assert vm_request.status == S.PLANNED

@@ -6,8 +6,8 @@ import pytest
 from django.core import mail
 from django.utils.html import escape
 
-from provisioning import delivery
-from provisioning.choices import RequestStatus
+from provisioning.delivery import actions
+from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
 from tests.atlantis_server import LocalAtlantis
 from tests.delivery_world import REPO, TOKEN, client_for, drain, point_atlantis, submit
@@ -159,7 +159,7 @@ def approve_and_settle(world, people) -> VMRequest:
     requester, approver, _ = people
     vm_request = settled(submit(world, requester))
     assert vm_request.status == S.PLANNED, vm_request.last_error
-    delivery.approve(vm_request, approver, "go")
+    actions.approve(vm_request, approver, "go")
     return settled(vm_request)
 
 

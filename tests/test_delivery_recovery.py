@@ -9,7 +9,8 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from provisioning import atlantis, delivery, gitops
-from provisioning.choices import RequestStatus
+from provisioning.delivery import actions, reaper, steps
+from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
 from tests.delivery_world import client_for, drain, submit
 
@@ -64,7 +65,7 @@ def test_a_busy_atlantis_lock_waits_and_plans_later(world, people, settings):
     vm_request = fresh(vm_request)
     assert vm_request.status == S.PLANNING, "nothing was sent: still planning, not failed"
     assert "Another Atlantis call" in vm_request.events.last().message
-    assert Schedule.objects.filter(func="provisioning.delivery.plan", schedule_type=Schedule.ONCE).count() == 1
+    assert Schedule.objects.filter(func="provisioning.delivery.steps.plan", schedule_type=Schedule.ONCE).count() == 1
     lock.release()
     drain()
     assert fresh(vm_request).status == S.PLANNED
@@ -88,7 +89,7 @@ def test_lost_steps_are_requeued_and_a_lost_apply_goes_to_a_person(world, people
     drain()
     assert fresh(stuck_plan).status == S.PLANNED
     assert delivery.reap() == [], "nothing is requeued twice"
-    assert Schedule.objects.filter(name=delivery.REAPER_SCHEDULE, cluster="delivery").exists()
+    assert Schedule.objects.filter(name=reaper.REAPER_SCHEDULE, cluster="delivery").exists()
 
 
 def test_staff_settle_a_request_that_needs_attention(world, people):
@@ -99,7 +100,7 @@ def test_staff_settle_a_request_that_needs_attention(world, people):
         world.atlantis.on_apply,
     )
     vm_request = planned(world, requester)
-    delivery.approve(vm_request, approver, "ok")
+    actions.approve(vm_request, approver, "ok")
     drain()
     vm_request = fresh(vm_request)
     assert vm_request.status == S.NEEDS_ATTENTION  # no VM appeared
@@ -124,7 +125,7 @@ def test_marking_as_failed_lets_staff_retry_with_a_fresh_plan(world, people):
     requester, approver, staff = people
     world.atlantis.drop_next(before_work=True, commands=("apply",))
     vm_request = planned(world, requester)
-    delivery.approve(vm_request, approver, "ok")
+    actions.approve(vm_request, approver, "ok")
     drain()
     vm_request = fresh(vm_request)
     assert vm_request.status == S.NEEDS_ATTENTION
@@ -152,8 +153,8 @@ def test_a_retry_whose_name_was_taken_meanwhile_says_so(world, people):
     VMRequest.objects.filter(pk=vm_request.pk).update(status=S.PLAN_FAILED)
     OrmQ.objects.all().delete()
     other = submit(world, requester)  # the name is free again: another request takes it
-    with pytest.raises(delivery.NotAllowed, match=f"taken by request #{other.pk}"):
-        delivery.retry(fresh(vm_request), staff)
+    with pytest.raises(actions.NotAllowed, match=f"taken by request #{other.pk}"):
+        actions.retry(fresh(vm_request), staff)
     response = client_for(staff).post(f"/requests/{vm_request.pk}/retry/", follow=True)
     assert response.status_code == 200 and "taken by request" in response.content.decode()
 
@@ -161,8 +162,8 @@ def test_a_retry_whose_name_was_taken_meanwhile_says_so(world, people):
 def test_approval_needs_a_reason(world, people):
     requester, approver, _ = people
     vm_request = planned(world, requester)
-    with pytest.raises(delivery.NotAllowed, match="Say why"):
-        delivery.approve(vm_request, approver, "  ")
+    with pytest.raises(actions.NotAllowed, match="Say why"):
+        actions.approve(vm_request, approver, "  ")
     assert fresh(vm_request).status == S.PLANNED
 
 
@@ -185,5 +186,5 @@ def test_the_vm_terraform_created_is_read_from_the_apply_output():
         "vsphere_virtual_machine.vm: Still creating... [10s elapsed]\n"
         "vsphere_virtual_machine.vm: Creation complete after 1m2s [id=4215E8A2-0C4E-4B5A-9D7E-0123456789AB]\n"
     )
-    assert delivery.created_vm_uuid(output) == "4215e8a2-0c4e-4b5a-9d7e-0123456789ab"
-    assert delivery.created_vm_uuid("No changes.") == ""
+    assert steps.created_vm_uuid(output) == "4215e8a2-0c4e-4b5a-9d7e-0123456789ab"
+    assert steps.created_vm_uuid("No changes.") == ""

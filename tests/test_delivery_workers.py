@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from provisioning.choices import RequestStatus
+from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
 from tests.delivery_world import REPO, TOKEN, submit
 

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from inventory import cache
-from provisioning.choices import RequestStatus
+from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
 from tests.inventory_data import sample_snapshot
 

@@ -1,10 +1,9 @@
-"""Delivery of a request, one django-q2 job per step: push, plan, apply, and watching for the new VM.
+"""The delivery steps, one django-q2 job each: push, plan, apply, and watching for the new VM.
 
-Every step claims its request with a conditional status update (`VMRequest.transition`), so two
-workers never move the same request, and a retried job finds the request already moved on and does
-nothing. Pushing and planning are idempotent by configuration hash; an apply is never retried blindly.
-A step that fails in a way nobody foresaw still moves its request to a failed state (staff can retry),
-and `reap()` requeues steps that were lost with a worker.
+Every step claims its request with a conditional status update (`VMRequest.transition`), so two workers
+never move the same request, and a retried job finds the request already moved on and does nothing. Pushing
+and planning are idempotent by configuration hash; an apply is never retried blindly. A step that fails in a
+way nobody foresaw still moves its request to a failed state (staff can retry), as `lifecycle.FAILED_FROM` says.
 """
 
 from __future__ import annotations
@@ -13,74 +12,27 @@ import functools
 import logging
 import re
 from collections.abc import Callable
-from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
-from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from inventory import cache, catalog
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.refresh import refresh
 from inventory.vsphere import Scope
-from provisioning import atlantis, gitops, notify, roles
-from provisioning.choices import CLOSED_STATUSES, RequestStatus
+from provisioning import atlantis, gitops, notify
+from provisioning.delivery.actions import approve
+from provisioning.delivery.approval import AUTO_APPROVAL_REASON, auto_approvable
+from provisioning.delivery.queue import enqueue, enqueue_later, later_interval
+from provisioning.lifecycle import BUSY_RETRY_SECONDS, CLOSED_STATUSES, FAILED_FROM, RequestStatus
 from provisioning.models import TransitionRefused, VMRequest
 
 logger = logging.getLogger(__name__)
 S = RequestStatus
-DELIVERY_CLUSTER = "delivery"
-REAPER_SCHEDULE = "delivery: requeue lost steps"
-BUSY_RETRY_SECONDS = 60
-
-# Where a request goes when a step breaks unexpectedly, by the status it was in. An apply in flight
-# has an unknown outcome: a person looks; it is never marked failed (or retried) blindly.
-_FAILED_FROM = {
-    S.SUBMITTED: S.PUSH_FAILED,
-    S.PUSHING: S.PUSH_FAILED,
-    S.PLANNING: S.PLAN_FAILED,
-    S.APPROVED: S.APPLY_FAILED,
-    S.APPLYING: S.NEEDS_ATTENTION,
-}
-
-
-class NotAllowed(Exception):
-    """A person may not do this to this request; the message says why."""
 
 
 class BranchMoved(Exception):
     """The request's branch no longer holds the commit that was planned."""
-
-
-def enqueue(step: str, request_id: int, *args) -> None:
-    """Queue a step once the current transaction commits, on the delivery cluster (its `retry` outlasts an apply)."""
-    transaction.on_commit(
-        lambda: async_task(
-            f"provisioning.delivery.{step}",
-            request_id,
-            *args,
-            cluster=DELIVERY_CLUSTER,
-            task_name=f"{step} request {request_id}",
-            group="delivery",
-        )
-    )
-
-
-def enqueue_later(step: str, request_id: int, seconds: int, *args) -> None:
-    Schedule.objects.create(
-        name=f"{step} request {request_id} at {timezone.now():%H:%M:%S.%f}",
-        func=f"provisioning.delivery.{step}",
-        args=",".join(str(arg) for arg in (request_id, *args)),
-        schedule_type=Schedule.ONCE,
-        next_run=timezone.now() + timedelta(seconds=seconds),
-        cluster=DELIVERY_CLUSTER,
-    )
-
-
-def start(vm_request: VMRequest) -> None:
-    enqueue("push", vm_request.pk)
 
 
 def _load(request_id: int, *statuses: str) -> VMRequest | None:
@@ -109,10 +61,15 @@ def step(job: Callable[..., str]) -> Callable[..., str]:
     return run
 
 
+def _fail(vm_request: VMRequest, to: str, message: str, **changes) -> None:
+    vm_request.transition(to, message=message, last_error=message, **changes)
+    notify.to_requester(vm_request, vm_request.get_status_display().lower(), message)
+
+
 def _fail_unexpectedly(request_id: int, job_name: str, error: Exception) -> None:
     vm_request = VMRequest.objects.select_related("requester").get(pk=request_id)
     message = f"The {job_name} step broke unexpectedly: {type(error).__name__}: {error}"
-    target = _FAILED_FROM.get(vm_request.status)
+    target = FAILED_FROM.get(vm_request.status)
     try:
         if target is not None:
             _fail(vm_request, target, message)
@@ -225,95 +182,11 @@ def plan(request_id: int) -> str:
         plan_output=result.output_text(),
         last_error="",
     )
-    if _auto_approvable(vm_request, result):
-        approve(vm_request, None, "Auto-approved: below the configured limits and the plan only adds this VM.")
+    if auto_approvable(vm_request, result):
+        approve(vm_request, None, AUTO_APPROVAL_REASON)
     else:
         notify.plan_ready(vm_request)
     return "planned"
-
-
-def _auto_approvable(vm_request: VMRequest, result) -> bool:
-    limits = settings.VMPROV_AUTO_APPROVE
-    if not limits:
-        return False
-    within = (
-        vm_request.num_cpus <= limits.get("num_cpus", 0)
-        and vm_request.memory_mb <= limits.get("memory_mb", 0)
-        and vm_request.disk_size_gb <= limits.get("disk_size_gb", 0)
-    )
-    counts = [atlantis.plan_counts(project.output) for project in result.projects]
-    return within and counts == [(1, 0, 0)]
-
-
-# --- What people do --------------------------------------------------------------------------
-
-
-def _decide(vm_request: VMRequest, to: str, by, message: str, **changes) -> None:
-    """A person's move: a refused transition becomes a message for that person."""
-    try:
-        vm_request.transition(to, by=by, message=message, **changes)
-    except TransitionRefused as error:
-        raise NotAllowed(str(error)) from None
-
-
-def approve(vm_request: VMRequest, by, reason: str) -> None:
-    """Approve a planned request (`by` None: auto-approval). Nobody approves their own request."""
-    if by is not None:
-        if not roles.is_approver(by):
-            raise NotAllowed("Only members of the approvers group approve requests.")
-        if by.pk == vm_request.requester_id:
-            raise NotAllowed("Nobody approves their own request.")
-        if not reason.strip():
-            raise NotAllowed("Say why the request is approved.")
-    who = by.get_username() if by else "vmprov"
-    _decide(vm_request, S.APPROVED, by, f"Approved by {who}: {reason}".strip(), approved_by=by)
-    enqueue("apply", vm_request.pk)
-    notify.to_requester(vm_request, "approved", f"{who} approved the request: {reason}\nvmprov applies it now.")
-
-
-def reject(vm_request: VMRequest, by, reason: str) -> None:
-    if not roles.is_approver(by):
-        raise NotAllowed("Only members of the approvers group reject requests.")
-    if by.pk == vm_request.requester_id:
-        raise NotAllowed("Nobody decides on their own request; cancel it instead.")
-    if not reason.strip():
-        raise NotAllowed("Say why the request is rejected.")
-    _decide(vm_request, S.REJECTED, by, f"Rejected by {by.get_username()}: {reason}")
-    notify.to_requester(vm_request, "rejected", f"{by.get_username()} rejected the request: {reason}")
-
-
-def retry(vm_request: VMRequest, by) -> None:
-    """Staff send a failed request through delivery again: pushed again (idempotent) and planned afresh."""
-    if not by.is_staff:
-        raise NotAllowed("Only staff retry a failed delivery.")
-    # Forget the old plan: approvers must see what Atlantis plans now (e.g. after a half-done apply).
-    _decide(
-        vm_request,
-        S.SUBMITTED,
-        by,
-        f"{by.get_username()} retries the delivery.",
-        planned_commit="",
-        planned_hash="",
-        plan_output="",
-    )
-    enqueue("push", vm_request.pk)
-
-
-def recheck(vm_request: VMRequest, by) -> None:
-    """Staff ask vmprov to look for the VM of a request that needs attention again."""
-    if not by.is_staff or vm_request.status != S.NEEDS_ATTENTION:
-        raise NotAllowed("Only staff look again, and only for a request that needs attention.")
-    vm_request.note(f"{by.get_username()} asks vmprov to look for the VM again.", by=by)
-    enqueue("watch", vm_request.pk, 0)
-
-
-def mark_failed(vm_request: VMRequest, by, reason: str) -> None:
-    """Staff record that the apply of a request that needs attention did not create the VM."""
-    if not by.is_staff:
-        raise NotAllowed("Only staff settle a request that needs attention.")
-    if not reason.strip():
-        raise NotAllowed("Say what was found (e.g. no VM in vCenter, Atlantis's log shows the apply failed).")
-    _decide(vm_request, S.APPLY_FAILED, by, f"Marked as failed by {by.get_username()}: {reason}")
 
 
 # --- Apply -------------------------------------------------------------------------------------
@@ -433,8 +306,8 @@ def watch(request_id: int, attempt: int = 0) -> str:
         return "gave up"
     if attempt == 0 or problem:
         vm_request.note(
-            f"The VM is not in the inventory yet{f' ({problem})' if problem else ''}; checking every "
-            f"{settings.VMPROV_READY_CHECK_SECONDS} s, {checks} times at most."
+            f"The VM is not in the inventory yet{f' ({problem})' if problem else ''}; checking again every "
+            f"{later_interval(settings.VMPROV_READY_CHECK_SECONDS)}, {checks} times at most."
         )
     VMRequest.objects.filter(pk=vm_request.pk).update(updated_at=timezone.now())
     enqueue_later("watch", request_id, settings.VMPROV_READY_CHECK_SECONDS, attempt + 1)
@@ -459,69 +332,3 @@ def _find_vm(vm_request: VMRequest) -> tuple[dict | None, str]:
     if created:
         matches = [vm for vm in matches if vm.get("uuid", created).lower() == created]
     return (matches[0] if len(matches) == 1 else None), problem
-
-
-# --- Lost jobs ---------------------------------------------------------------------------------
-
-
-def _stale_after() -> dict[str, timedelta]:
-    """How long a status may go without progress before its job counts as lost with a worker."""
-    lock_wait = settings.ATLANTIS_LOCK_WAIT + settings.ATLANTIS_CONNECT_TIMEOUT
-    return {
-        S.SUBMITTED: timedelta(minutes=10),
-        S.PUSHING: timedelta(seconds=3 * settings.VMPROV_GIT_TIMEOUT + 300),
-        S.PLANNING: timedelta(seconds=settings.ATLANTIS_PLAN_TIMEOUT + lock_wait + BUSY_RETRY_SECONDS + 300),
-        S.APPROVED: timedelta(seconds=lock_wait + BUSY_RETRY_SECONDS + 300),
-        S.APPLYING: timedelta(seconds=settings.ATLANTIS_APPLY_TIMEOUT + lock_wait + 600),
-        S.APPLIED: timedelta(seconds=settings.VMPROV_READY_CHECKS * settings.VMPROV_READY_CHECK_SECONDS + 600),
-    }
-
-
-_REQUEUE = {S.SUBMITTED: "push", S.PUSHING: "push", S.PLANNING: "plan", S.APPROVED: "apply", S.APPLIED: "watch"}
-
-
-def reap() -> list[str]:
-    """Periodic: requeue steps that stopped making progress (a worker died, a queue row was lost).
-
-    Requeueing is safe: every step claims its request by status. An apply in flight is never requeued: it
-    goes to needs_attention, and vmprov looks for the VM.
-    """
-    now = timezone.now()
-    done = []
-    for status, age in _stale_after().items():
-        for vm_request in VMRequest.objects.filter(status=status, updated_at__lt=now - age).select_related("requester"):
-            silent = f"no progress since {vm_request.updated_at:%Y-%m-%d %H:%M:%S} UTC"
-            if status == S.APPLYING:
-                try:
-                    vm_request.transition(
-                        S.NEEDS_ATTENTION,
-                        message=f"The apply job did not report back ({silent}); vmprov looks for the VM.",
-                    )
-                except TransitionRefused:
-                    continue
-                enqueue("watch", vm_request.pk, 0)
-            else:
-                VMRequest.objects.filter(pk=vm_request.pk, status=status).update(updated_at=now)
-                vm_request.note(f"The {_REQUEUE[status]} step is queued again ({silent}).")
-                enqueue(_REQUEUE[status], vm_request.pk, *((0,) if status == S.APPLIED else ()))
-            done.append(f"{vm_request.pk}:{status}")
-    return done
-
-
-def register_reaper() -> Schedule:
-    schedule, _ = Schedule.objects.update_or_create(
-        name=REAPER_SCHEDULE,
-        defaults={
-            "func": "provisioning.delivery.reap",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 5,
-            "repeats": -1,
-            "cluster": DELIVERY_CLUSTER,
-        },
-    )
-    return schedule
-
-
-def _fail(vm_request: VMRequest, to: str, message: str, **changes) -> None:
-    vm_request.transition(to, message=message, last_error=message, **changes)
-    notify.to_requester(vm_request, vm_request.get_status_display().lower(), message)

@@ -1,0 +1,92 @@
+"""What people do with a request: approve, reject, cancel, retry, and settle one that needs attention.
+
+Each action asks `provisioning.lifecycle` whether this person may do it in this status, then moves the request
+with a conditional transition: two people (or a person and a worker) never both win. A refusal is a
+`NotAllowed` whose message is written for the person who asked.
+"""
+
+from __future__ import annotations
+
+from provisioning import notify
+from provisioning.delivery.queue import enqueue
+from provisioning.lifecycle import Action, RequestStatus, refusal
+from provisioning.models import TransitionRefused, VMRequest
+
+S = RequestStatus
+
+
+class NotAllowed(Exception):
+    """A person may not do this to this request; the message says why."""
+
+
+def _check(action: Action, by, vm_request: VMRequest) -> None:
+    if (reason := refusal(action, by, vm_request)) is not None:
+        raise NotAllowed(reason)
+
+
+def _move(vm_request: VMRequest, to: str, by, message: str, **changes) -> None:
+    """A person's move: a refused transition (someone moved the request first) becomes a message for them."""
+    try:
+        vm_request.transition(to, by=by, message=message, **changes)
+    except TransitionRefused as error:
+        raise NotAllowed(f"Nothing was done: {error}.") from None
+
+
+def _require_reason(reason: str, what: str) -> None:
+    if not reason.strip():
+        raise NotAllowed(what)
+
+
+def approve(vm_request: VMRequest, by, reason: str) -> None:
+    """Approve a planned request (`by` None: the auto-approval policy). Nobody approves their own request."""
+    if by is not None:
+        _check(Action.APPROVE, by, vm_request)
+        _require_reason(reason, "Say why the request is approved.")
+    who = by.get_username() if by else "vmprov"
+    _move(vm_request, S.APPROVED, by, f"Approved by {who}: {reason}".strip(), approved_by=by)
+    enqueue("apply", vm_request.pk)
+    notify.to_requester(vm_request, "approved", f"{who} approved the request: {reason}\nvmprov applies it now.")
+
+
+def reject(vm_request: VMRequest, by, reason: str) -> None:
+    _check(Action.REJECT, by, vm_request)
+    _require_reason(reason, "Say why the request is rejected.")
+    _move(vm_request, S.REJECTED, by, f"Rejected by {by.get_username()}: {reason}")
+    notify.to_requester(vm_request, "rejected", f"{by.get_username()} rejected the request: {reason}")
+
+
+def cancel(vm_request: VMRequest, by) -> None:
+    """The requester (or staff) withdraws a request that is not approved yet."""
+    _check(Action.CANCEL, by, vm_request)
+    who = "the requester" if by.pk == vm_request.requester_id else by.get_username()
+    _move(vm_request, S.CANCELLED, by, f"Cancelled by {who}.")
+
+
+def retry(vm_request: VMRequest, by) -> None:
+    """Staff send a failed request through delivery again: pushed again (idempotent) and planned afresh."""
+    _check(Action.RETRY, by, vm_request)
+    # Forget the old plan: approvers must see what Atlantis plans now (e.g. after a half-done apply).
+    _move(
+        vm_request,
+        S.SUBMITTED,
+        by,
+        f"{by.get_username()} retries the delivery.",
+        planned_commit="",
+        planned_hash="",
+        plan_output="",
+    )
+    enqueue("push", vm_request.pk)
+
+
+def recheck(vm_request: VMRequest, by) -> None:
+    """Staff ask vmprov to look for the VM of a request that needs attention again."""
+    _check(Action.RECHECK, by, vm_request)
+    vm_request.note(f"{by.get_username()} asks vmprov to look for the VM again.", by=by)
+    enqueue("watch", vm_request.pk, 0)
+
+
+def mark_failed(vm_request: VMRequest, by, reason: str) -> None:
+    """Staff record that the apply of a request that needs attention did not create the VM."""
+    _check(Action.MARK_FAILED, by, vm_request)
+    _require_reason(reason, "Say what was found (e.g. no VM in vCenter, Atlantis's log shows the apply failed).")
+    _move(vm_request, S.APPLY_FAILED, by, f"Marked as failed by {by.get_username()}: {reason}")
