@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import string
 import subprocess
 import tempfile
 import unicodedata
@@ -87,15 +88,55 @@ def shown_url(url: str) -> str:
 
 
 def repository_url() -> str:
+    """The GitOps repository. Its settings are checked at start-up (`settings_problems`); a URL with a password
+    is refused here too, because a process that skipped the checks must still never hand it to git."""
     url = settings.VMPROV_GITOPS_REPO
     if not url:
         raise GitError("VMPROV_GITOPS_REPO is not set: vmprov does not know which Git repository Atlantis works from")
     if urlsplit(url).password:
-        raise GitError(
-            "VMPROV_GITOPS_REPO must not hold a password; set VMPROV_GIT_USERNAME and VMPROV_GIT_PASSWORD instead "
-            "(they reach git through GIT_ASKPASS)"
-        )
+        raise GitError(_PASSWORD_IN_URL)
     return url
+
+
+_PASSWORD_IN_URL = (
+    "VMPROV_GITOPS_REPO must not hold a password; set VMPROV_GIT_USERNAME and VMPROV_GIT_PASSWORD instead "
+    "(they reach git through GIT_ASKPASS)"
+)
+_PATTERN_FIELDS = {"datacenter", "datacenter_id", "vm_name"}
+_REF_UNSAFE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+
+
+def settings_problems() -> list[str]:
+    """What is wrong with the Git settings, for the system check (an unset repository is not wrong: no delivery)."""
+    problems = []
+    if urlsplit(settings.VMPROV_GITOPS_REPO).password:
+        problems.append(_PASSWORD_IN_URL)
+    pattern = settings.VMPROV_GITOPS_DIR_PATTERN
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+    except ValueError as error:
+        fields = {"vm_name"}  # said once, below not again
+        problems.append(f"VMPROV_GITOPS_DIR_PATTERN {pattern!r} is not a format string: {error}")
+    if fields - _PATTERN_FIELDS:
+        problems.append(
+            f"VMPROV_GITOPS_DIR_PATTERN may use {{datacenter}}, {{datacenter_id}} and {{vm_name}} only, "
+            f"not {', '.join(sorted(fields - _PATTERN_FIELDS))}"
+        )
+    elif "vm_name" not in fields:
+        problems.append("VMPROV_GITOPS_DIR_PATTERN must contain {vm_name}: every VM needs a directory of its own")
+    else:
+        sample = request_directory("dc", "datacenter-1", "vm")
+        if any(part in ("", ".", "..") for part in sample.split("/")):
+            problems.append(f"VMPROV_GITOPS_DIR_PATTERN {pattern!r} makes a path with an empty, '.' or '..' part")
+    for name in ("VMPROV_GITOPS_BRANCH_PREFIX", "VMPROV_GITOPS_BASE_BRANCH"):
+        value = getattr(settings, name)
+        if name == "VMPROV_GITOPS_BASE_BRANCH" and not value:
+            problems.append("VMPROV_GITOPS_BASE_BRANCH is empty")
+        elif _REF_UNSAFE.search(value) or value.startswith(("-", "/", ".")):
+            problems.append(f"{name} {value!r} cannot be part of a Git branch name")
+    if settings.VMPROV_GIT_TIMEOUT <= 0:
+        problems.append("VMPROV_GIT_TIMEOUT must be a positive number of seconds")
+    return problems
 
 
 # --- Running git -------------------------------------------------------------------------------

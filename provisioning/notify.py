@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.urls import reverse
 
 from provisioning import roles
 from provisioning.models import VMRequest
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def _link(vm_request: VMRequest) -> str:
-    return f"{settings.VMPROV_BASE_URL.rstrip('/')}/requests/{vm_request.pk}/"
+    return settings.VMPROV_BASE_URL.rstrip("/") + reverse("provisioning:detail", args=[vm_request.pk])
 
 
 def _send(vm_request: VMRequest, recipients: list[str], subject: str, body: str) -> None:

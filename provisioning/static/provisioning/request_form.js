@@ -4,7 +4,8 @@
   "use strict";
   const form = document.getElementById("vm-request-form");
   if (!form) return;
-  const api = form.dataset.api;
+  // Endpoint URLs come from the page (Django's {% url %}); "__id__" stands for the object's id.
+  const endpoint = (name, id) => form.dataset[name].replace("__id__", encodeURIComponent(id || ""));
   const select = (name) => form.querySelector(`select[name="${name}"]`);
   const freshness = {};
   // A late answer for an earlier choice must not fill the lists of the current one.
@@ -33,7 +34,7 @@
   async function load(path, names, scope) {
     names.forEach((n) => status(n, "loading…"));
     try {
-      const response = await fetch(api + path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const response = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
       const body = await response.json();
       if (!response.ok) throw new Error(body.error || response.statusText);
       names.forEach((n) => status(n, ""));
@@ -82,15 +83,14 @@
     generation.cluster++;
     if (!id) return;
     const current = () => mine === generation.datacenter;
-    const base = `/hierarchical/datacenters/${encodeURIComponent(id)}`;
     // Three independent requests: templates never hold up clusters or folders.
-    load(`${base}/clusters`, ["cluster"], "clusters").then((body) => {
+    load(endpoint("clustersUrl", id), ["cluster"], "clusters").then((body) => {
       if (body && current()) { fill("cluster", body.clusters, (c) => c.name); clusterChanged(); }
     });
-    load(`${base}/folders`, ["folder"], "folders").then((body) => {
+    load(endpoint("foldersUrl", id), ["folder"], "folders").then((body) => {
       if (body && current()) fill("folder", body.folders, (f) => "/" + f.path);
     });
-    load(`${base}/templates`, ["template"], "templates").then((body) => {
+    load(endpoint("templatesUrl", id), ["template"], "templates").then((body) => {
       if (body && current()) {
         fill("template", body.templates, (t) => `${t.name} (${t.guest_id}, ${t.num_cpus} CPU, ${t.memory_mb} MB)`);
       }
@@ -103,7 +103,7 @@
     const mine = ++generation.cluster;
     if (!id) return;
     const body = await load(
-      `/hierarchical/clusters/${encodeURIComponent(id)}/resources`,
+      endpoint("resourcesUrl", id),
       ["resource_pool", "datastore", "network"],
       "resources",
     );
@@ -142,7 +142,7 @@
   form.querySelector('select[name="ip_mode"]').addEventListener("change", ipModeChanged);
   ipModeChanged();
 
-  load("/datacenters", ["datacenter"], "datacenters").then((body) => {
+  load(endpoint("datacentersUrl"), ["datacenter"], "datacenters").then((body) => {
     if (!body) return;
     fill("datacenter", body.datacenters, (d) => d.name);
     if (select("datacenter").value) datacenterChanged();
