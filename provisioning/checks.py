@@ -31,7 +31,7 @@ def git_settings(app_configs=None, **kwargs) -> list[Error]:
 
 @register(Tags.compatibility)
 def atlantis_settings(app_configs=None, **kwargs) -> list[Error]:
-    return _errors("vmprov.E003", atlantis.settings_problems(), "See README: Connecting a real Git repository and Atlantis.")
+    return _errors("vmprov.E003", atlantis.settings_problems(), "See README: Connecting Atlantis.")
 
 
 @register(Tags.compatibility)
@@ -43,7 +43,7 @@ def limit_problems() -> list[str]:
     problems = []
     for field, (low, high) in settings.VMPROV_LIMITS.items():
         if low < 1 or high < low:
-            problems.append(f"the {field} bounds ({low}, {high}) must be positive and the minimum not above the maximum")
+            problems.append(f"the {field} bounds ({low}, {high}) must be positive, the minimum not above the maximum")
     for field, limit in (settings.VMPROV_AUTO_APPROVE or {}).items():
         if limit < settings.VMPROV_LIMITS[field][0]:
             problems.append(f"the auto-approval limit for {field} ({limit}) is below the form's minimum")
