@@ -43,7 +43,8 @@ S = RequestStatus
 # from -> the statuses it may move to. Anything else is refused (VMRequest.transition asks).
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.SUBMITTED: frozenset({S.PUSHING, S.CANCELLED, S.PUSH_FAILED}),
-    S.PUSHING: frozenset({S.PLANNING, S.PUSH_FAILED}),
+    # Back to submitted when the push job was lost with its worker: the reaper queues a new one.
+    S.PUSHING: frozenset({S.PLANNING, S.PUSH_FAILED, S.SUBMITTED}),
     S.PUSH_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.PLANNING: frozenset({S.PLANNED, S.PLAN_FAILED}),
     S.PLAN_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
@@ -63,6 +64,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # "request again" can reuse it; a ready VM is in the inventory, which the form checks too.
 CLOSED_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.REJECTED, S.CANCELLED, S.READY})
 OPEN_STATUSES = frozenset(set(S) - CLOSED_STATUSES)
+# A request's Git directory is claimed when its push starts (or at submit) and held while the request is open
+# and, once delivered, while its VM lives: no other request may write there (a database constraint).
+DIRECTORY_HOLDING_STATUSES = OPEN_STATUSES | {S.READY}
 # Statuses nothing moves out of by itself: a page stops following the request there.
 SETTLED_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.REJECTED, S.CANCELLED, S.READY})
 FINAL_STATUSES = frozenset(status for status, moves in TRANSITIONS.items() if not moves)

@@ -9,11 +9,15 @@ from django.utils import timezone
 
 from provisioning import roles
 from provisioning.choices import IpMode
-from provisioning.lifecycle import OPEN_STATUSES, TRANSITIONS, RequestStatus
+from provisioning.lifecycle import DIRECTORY_HOLDING_STATUSES, OPEN_STATUSES, TRANSITIONS, RequestStatus
 
 
 class TransitionRefused(Exception):
     """The request is not in a status it may move from (someone else moved it first, or the move is not allowed)."""
+
+
+class ClaimTaken(TransitionRefused):
+    """The move would make the request hold a VM name, address or directory another request holds now."""
 
 
 class VMRequestQuerySet(models.QuerySet):
@@ -25,6 +29,10 @@ class VMRequestQuerySet(models.QuerySet):
 
     def open(self) -> VMRequestQuerySet:
         return self.filter(status__in=OPEN_STATUSES)
+
+    def holding_claims(self) -> VMRequestQuerySet:
+        """Requests that hold their name, address or directory: open ones, and delivered VMs for the directory."""
+        return self.filter(status__in=DIRECTORY_HOLDING_STATUSES)
 
 
 class VMRequest(models.Model):
@@ -99,6 +107,12 @@ class VMRequest(models.Model):
                 violation_error_message="An open request already takes this VM name in this datacenter.",
             ),
             models.UniqueConstraint(
+                fields=["directory"],
+                condition=Q(status__in=sorted(DIRECTORY_HOLDING_STATUSES)) & ~Q(directory=""),
+                name="one_request_per_directory",
+                violation_error_message="Another request's VM already lives in this Git directory.",
+            ),
+            models.UniqueConstraint(
                 fields=["ipv4_address"],
                 condition=Q(status__in=sorted(OPEN_STATUSES), ipv4_address__isnull=False),
                 name="one_open_request_per_ipv4_address",
@@ -130,18 +144,27 @@ class VMRequest(models.Model):
                     raise TransitionRefused(f"request {self.pk} is no longer {source}: someone moved it first")
                 event = self.events.create(at=now, actor=by, from_status=source, to_status=to, message=message)
         except IntegrityError:
-            # Reopening a request whose VM name or address another open request has taken since.
-            holder = VMRequest.objects.open().filter(datacenter_id=self.datacenter_id, vm_name=self.vm_name).first()
-            if holder is None and self.ipv4_address:
-                holder = VMRequest.objects.open().filter(ipv4_address=self.ipv4_address).first()
-            taken_by = f" by request #{holder.pk} ({holder.requester})" if holder else ""
-            raise TransitionRefused(
-                f"its VM name {self.vm_name} or address is taken{taken_by} now; request it again with another"
-            ) from None
+            raise ClaimTaken(self._claim_holder(changes.get("directory", self.directory))) from None
         self.status, self.updated_at = to, now
         for field, value in changes.items():
             setattr(self, field, value)
         return event
+
+    def _claim_holder(self, directory: str) -> str:
+        """Which open request holds what this one claims (after the database refused the claim)."""
+        others = VMRequest.objects.exclude(pk=self.pk)
+        holder = others.open().filter(datacenter_id=self.datacenter_id, vm_name=self.vm_name).first()
+        what = f"its VM name {self.vm_name}"
+        if holder is None and self.ipv4_address:
+            holder = others.open().filter(ipv4_address=self.ipv4_address).first()
+            what = f"its address {self.ipv4_address}"
+        if holder is None and directory:
+            holder = others.holding_claims().filter(directory=directory).first()
+            what = f"its Git directory {directory}"
+        taken_by = (
+            f" by request #{holder.pk} ({holder.requester}, {holder.get_status_display().lower()})" if holder else ""
+        )
+        return f"{what} is taken{taken_by} now; request it again with another"
 
     def note(self, message: str, by=None) -> RequestEvent:
         """A history line that does not change the status (e.g. "still looking for the VM")."""

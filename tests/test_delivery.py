@@ -1,9 +1,11 @@
 """Delivery end to end and its failure cases, against vcsim, a bare Git repo and a local Atlantis server."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from provisioning import delivery
 from provisioning.delivery import actions
@@ -164,11 +166,18 @@ def test_retried_jobs_do_not_push_or_plan_twice(world, people):
     vm_request.refresh_from_db()
     assert delivery.push(vm_request.pk) == "skipped"
     assert delivery.plan(vm_request.pk) == "skipped"
-    # A push job that died after pushing (status still "pushing") resumes without a second commit.
+    # A push job that died after pushing (status still "pushing"): a second job leaves it alone; the reaper
+    # sends it back to submitted, and the new push finds the branch already holding it: no second commit.
     commits = git("--git-dir", str(world.bare), "rev-list", "--count", vm_request.branch)
-    VMRequest.objects.filter(pk=vm_request.pk).update(status=S.PUSHING)
-    assert delivery.push(vm_request.pk) == "pushed"
+    VMRequest.objects.filter(pk=vm_request.pk).update(status=S.PUSHING, updated_at=timezone.now() - timedelta(days=1))
+    assert delivery.push(vm_request.pk) == "skipped"
+    assert delivery.reap() == [f"{vm_request.pk}:pushing"]
+    assert drain()[0] == "push"
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.PLANNED
+    assert "already holds this configuration" in vm_request.events.filter(to_status=S.PLANNING).last().message
     assert git("--git-dir", str(world.bare), "rev-list", "--count", vm_request.branch) == commits
+    VMRequest.objects.filter(pk=vm_request.pk).update(status=S.PLANNING)
     plans = len([r for r in world.atlantis.requests if r.path == "/api/plan"])
     assert delivery.plan(vm_request.pk) == "planned"
     assert len([r for r in world.atlantis.requests if r.path == "/api/plan"]) == plans, (

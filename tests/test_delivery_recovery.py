@@ -177,7 +177,7 @@ def test_two_datacenters_never_share_a_directory(world, people, settings):
     drain()
     second = fresh(second)
     assert second.status == S.PUSH_FAILED
-    assert f"already holds request #{first.pk}" in second.last_error
+    assert f"Git directory {fresh(first).directory} is taken by request #{first.pk}" in second.last_error
 
 
 def test_the_vm_terraform_created_is_read_from_the_apply_output():

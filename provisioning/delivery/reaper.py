@@ -32,6 +32,13 @@ def reap() -> list[str]:
                 except TransitionRefused:
                     continue
                 enqueue("watch", vm_request.pk, 0)
+            elif status == S.PUSHING:
+                # Back to submitted, so that exactly one new push job can claim it again.
+                try:
+                    vm_request.transition(S.SUBMITTED, message=f"The push step is queued again ({silent}).")
+                except TransitionRefused:
+                    continue
+                enqueue("push", vm_request.pk)
             else:
                 step = lifecycle.NEXT_STEP[status]
                 VMRequest.objects.filter(pk=vm_request.pk, status=status).update(updated_at=now)

@@ -24,8 +24,8 @@ from provisioning import atlantis, gitops, notify
 from provisioning.delivery.actions import approve
 from provisioning.delivery.approval import AUTO_APPROVAL_REASON, auto_approvable
 from provisioning.delivery.queue import enqueue, enqueue_later, later_interval
-from provisioning.lifecycle import BUSY_RETRY_SECONDS, CLOSED_STATUSES, FAILED_FROM, RequestStatus
-from provisioning.models import TransitionRefused, VMRequest
+from provisioning.lifecycle import BUSY_RETRY_SECONDS, FAILED_FROM, RequestStatus
+from provisioning.models import ClaimTaken, TransitionRefused, VMRequest
 
 logger = logging.getLogger(__name__)
 S = RequestStatus
@@ -84,28 +84,25 @@ def _fail_unexpectedly(request_id: int, job_name: str, error: Exception) -> None
 
 @step
 def push(request_id: int) -> str:
-    vm_request = _load(request_id, S.SUBMITTED, S.PUSHING)
+    """Push the request's configuration to its branch. Only a submitted request is pushed, and moving it to
+    pushing claims both the push (a second push job finds it pushing and stops) and its Git directory."""
+    vm_request = _load(request_id, S.SUBMITTED)
     if vm_request is None:
         return "skipped"
     branch = gitops.request_branch(vm_request.pk, vm_request.vm_name)
-    directory = gitops.request_directory(vm_request.datacenter_name, vm_request.datacenter_id, vm_request.vm_name)
-    if vm_request.status == S.SUBMITTED:
-        vm_request.transition(S.PUSHING, message=f"Pushing the configuration to branch {branch}.")
-    else:
-        vm_request.note("A retried push job resumes the push.")
-    owner = (
-        VMRequest.objects.filter(directory=directory)
-        .exclude(pk=vm_request.pk)
-        .exclude(datacenter_id=vm_request.datacenter_id)
-        .exclude(status__in=CLOSED_STATUSES - {S.READY})
-        .first()
+    directory = vm_request.directory or gitops.request_directory(
+        vm_request.datacenter_name, vm_request.datacenter_id, vm_request.vm_name
     )
-    if owner is not None:
+    try:
+        vm_request.transition(
+            S.PUSHING, message=f"Pushing the configuration to {directory} on branch {branch}.", directory=directory
+        )
+    except ClaimTaken as taken:
         _fail(
             vm_request,
             S.PUSH_FAILED,
-            f"Directory {directory} already holds request #{owner.pk} of datacenter {owner.datacenter_name}, whose "
-            "name makes the same directory; set VMPROV_GITOPS_DIR_PATTERN to include {datacenter_id}.",
+            f"Not pushed: {taken}. (If another datacenter's name makes the same directory, set "
+            "VMPROV_GITOPS_DIR_PATTERN to include {datacenter_id}.)",
         )
         return "failed"
     requester = vm_request.requester
@@ -132,7 +129,6 @@ def push(request_id: int) -> str:
             else f"Branch {branch} already holds this configuration (commit {result.commit[:12]}); nothing pushed."
         ),
         branch=branch,
-        directory=directory,
         pushed_commit=result.commit,
         pushed_hash=vm_request.config_hash,
     )

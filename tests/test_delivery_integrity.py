@@ -1,0 +1,87 @@
+"""Delivery applies only what vmprov rendered: one push job at a time, one request per Git directory."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from provisioning import delivery, gitops
+from provisioning.delivery import steps
+from provisioning.lifecycle import RequestStatus
+from provisioning.models import VMRequest
+from tests.delivery_world import drain, submit
+from tests.test_request_form import request_fields
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
+S = RequestStatus
+
+
+def fresh(vm_request) -> VMRequest:
+    return VMRequest.objects.get(pk=vm_request.pk)
+
+
+def run_during_push(monkeypatch, job):
+    """Run `job` while the first git push is under way, as a second worker would."""
+    real_push = gitops.push_request
+    ran = []
+
+    def push_request(**kwargs):
+        if not ran:
+            ran.append(job())
+        return real_push(**kwargs)
+
+    monkeypatch.setattr(gitops, "push_request", push_request)
+    return ran
+
+
+def test_a_second_push_job_for_one_request_leaves_it_to_the_first(world, people, monkeypatch):
+    """After a delivery outage the reaper queues a push beside the one still queued: only one of them pushes."""
+    vm_request = submit(world, people[0])
+    VMRequest.objects.filter(pk=vm_request.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert delivery.reap() == [f"{vm_request.pk}:submitted"]
+    ran = run_during_push(monkeypatch, lambda: steps.push(vm_request.pk))
+    drain()
+    assert ran == ["skipped"], "the second job saw the request pushing and stopped"
+    vm_request = fresh(vm_request)
+    assert vm_request.status == S.PLANNED, vm_request.last_error
+    assert vm_request.events.filter(to_status=S.PUSH_FAILED).count() == 0
+
+
+def test_two_datacenters_of_one_name_pushed_at_once_never_share_a_directory(world, people, monkeypatch):
+    requester = people[0]
+    first = submit(world, requester)
+    # Another datacenter of the same name: its VM of the same name makes the same directory.
+    VMRequest.objects.filter(pk=first.pk).update(datacenter_id="datacenter-elsewhere")
+    second = submit(world, requester)
+    ran = run_during_push(monkeypatch, lambda: steps.push(second.pk))
+    drain()
+    assert ran == ["failed"]
+    first, second = fresh(first), fresh(second)
+    assert first.status == S.PLANNED, first.last_error
+    assert second.status == S.PUSH_FAILED
+    assert f"Git directory {first.directory} is taken by request #{first.pk}" in second.last_error
+    assert second.directory == "", "the directory stays with the first request"
+
+
+def test_a_delivered_vm_keeps_its_directory(world, people, settings):
+    settings.VMPROV_AUTO_APPROVE = {"num_cpus": 2, "memory_mb": 2048, "disk_size_gb": 100}
+    requester = people[0]
+    first = submit(world, requester)
+    drain()
+    first = fresh(first)
+    assert first.status == S.READY
+    # A datacenter elsewhere with the same name asks for a VM of the same name: same directory, VM still alive.
+    second = VMRequest.objects.create(
+        **request_fields(
+            requester,
+            vm_name=first.vm_name,
+            datacenter_id="datacenter-other",
+            datacenter_name=first.datacenter_name,
+            rendered_files=first.rendered_files,
+            config_hash=first.config_hash,
+        )
+    )
+    assert steps.push(second.pk) == "failed"
+    second = fresh(second)
+    assert second.status == S.PUSH_FAILED
+    assert f"request #{first.pk}" in second.last_error and "ready" in second.last_error
