@@ -47,8 +47,10 @@ class VMRequestAdmin(admin.ModelAdmin):
             )
         reason = request.POST["reason"].strip()
         for vm_request in queryset:
+            # The plan shown on the confirmation page: a plan that changed since is not decided on.
+            seen_plan = request.POST.get(f"plan_{vm_request.pk}", "")
             try:
-                getattr(actions, decision)(vm_request, request.user, reason)
+                getattr(actions, decision)(vm_request, request.user, reason, seen_plan=seen_plan)
                 self.message_user(request, f"{vm_request.vm_name}: {decision}d.", messages.SUCCESS)
             except actions.NotAllowed as error:
                 self.message_user(request, f"{vm_request.vm_name}: {error}", messages.ERROR)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
@@ -10,6 +13,8 @@ from django.utils import timezone
 from provisioning import roles
 from provisioning.choices import IpMode
 from provisioning.lifecycle import DIRECTORY_HOLDING_STATUSES, OPEN_STATUSES, TRANSITIONS, RequestStatus
+
+_PLAN_SUMMARY = re.compile(r"^\s*(Plan: \d+ to add, \d+ to change, \d+ to destroy\.|No changes\..*)$", re.MULTILINE)
 
 
 class TransitionRefused(Exception):
@@ -86,6 +91,9 @@ class VMRequest(models.Model):
     pushed_hash = models.CharField(max_length=64, blank=True, help_text="config_hash of what was pushed")
     planned_commit = models.CharField(max_length=64, blank=True, help_text="the branch's commit Atlantis planned")
     planned_hash = models.CharField(max_length=64, blank=True)
+    plan_digest = models.CharField(
+        max_length=64, blank=True, help_text="the planned commit and plan output an approver decides on"
+    )
     plan_output = models.TextField(blank=True)
     apply_output = models.TextField(blank=True)
     last_error = models.TextField(blank=True)
@@ -124,14 +132,27 @@ class VMRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.vm_name} in {self.datacenter_name} ({self.get_status_display()})"
 
+    @staticmethod
+    def digest_of_plan(planned_commit: str, plan_output: str) -> str:
+        return hashlib.sha256(f"{planned_commit}\n{plan_output}".encode()).hexdigest()
+
+    @property
+    def plan_summary(self) -> str:
+        """Terraform's summary line of the plan ("Plan: 1 to add, 0 to change, 0 to destroy."), if any."""
+        found = _PLAN_SUMMARY.findall(self.plan_output or "")
+        return found[-1].strip() if found else ""
+
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
-    def transition(self, to: str, by=None, message: str = "", **changes) -> RequestEvent:
+    def transition(
+        self, to: str, by=None, message: str = "", *, expected: dict | None = None, **changes
+    ) -> RequestEvent:
         """Move to `to` if (and only if) the row is still in our status: two workers never move it both.
 
-        `changes` are other fields saved in the same update.
+        `expected` are other fields the row must still hold (e.g. the plan an approver saw); `changes` are other
+        fields saved in the same update.
         """
         source = self.status
         if to not in TRANSITIONS[source]:
@@ -139,7 +160,8 @@ class VMRequest(models.Model):
         now = timezone.now()
         try:
             with transaction.atomic():
-                moved = VMRequest.objects.filter(pk=self.pk, status=source).update(status=to, updated_at=now, **changes)
+                row = VMRequest.objects.filter(pk=self.pk, status=source, **(expected or {}))
+                moved = row.update(status=to, updated_at=now, **changes)
                 if moved != 1:
                     raise TransitionRefused(f"request {self.pk} is no longer {source}: someone moved it first")
                 event = self.events.create(at=now, actor=by, from_status=source, to_status=to, message=message)

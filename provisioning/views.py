@@ -116,12 +116,13 @@ def decide_request(request: HttpRequest, pk: int) -> HttpResponse:
     """An approver approves or rejects a planned request, with a reason."""
     vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=pk)
     reason = request.POST.get("reason", "").strip()[:2000]
+    seen_plan = request.POST.get("plan", "")
     try:
         if request.POST.get("decision") == "approve":
-            actions.approve(vm_request, request.user, reason)
+            actions.approve(vm_request, request.user, reason, seen_plan=seen_plan)
             messages.success(request, "Approved: vmprov applies it now.")
         elif request.POST.get("decision") == "reject":
-            actions.reject(vm_request, request.user, reason)
+            actions.reject(vm_request, request.user, reason, seen_plan=seen_plan)
             messages.success(request, "Rejected.")
         else:
             messages.error(request, "Choose approve or reject.")

@@ -1,6 +1,7 @@
 """Delivery end to end and its failure cases, against vcsim, a bare Git repo and a local Atlantis server."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -45,8 +46,9 @@ def test_a_request_travels_all_the_way_to_a_ready_vm(world, people, staff):
     assert "Plan: 1 to add" in page.content.decode() and 'value="approve"' in page.content.decode()
     admin_page = client_for(staff).get(f"/admin/provisioning/vmrequest/{vm_request.pk}/change/").content.decode()
     assert "Plan: 1 to add, 0 to change, 0 to destroy." in admin_page
+    seen_plan = re.search(r'name="plan" value="([0-9a-f]{64})"', page.content.decode())[1]
     response = client_for(approver).post(
-        f"/requests/{vm_request.pk}/decide/", {"decision": "approve", "reason": "capacity is fine"}
+        f"/requests/{vm_request.pk}/decide/", {"decision": "approve", "reason": "capacity is fine", "plan": seen_plan}
     )
     assert response.status_code == 302
     assert drain() == ["apply", "watch"]
@@ -92,7 +94,12 @@ def test_a_static_address_reaches_the_guest(world, people):
         dns_servers="10.20.0.2",
     )
     drain()
-    actions.approve(VMRequest.objects.get(pk=vm_request.pk), approver, "ok")
+    actions.approve(
+        VMRequest.objects.get(pk=vm_request.pk),
+        approver,
+        "ok",
+        seen_plan=VMRequest.objects.get(pk=vm_request.pk).plan_digest,
+    )
     drain()
     vm_request.refresh_from_db()
     assert vm_request.status == S.READY
@@ -105,9 +112,19 @@ def test_nobody_approves_their_own_request_and_only_approvers_approve(world, peo
     approver_request = submit(world, approver, vm_name="bobvm")
     drain()
     with pytest.raises(actions.NotAllowed, match="own request"):
-        actions.approve(VMRequest.objects.get(pk=approver_request.pk), approver, "mine")
+        actions.approve(
+            VMRequest.objects.get(pk=approver_request.pk),
+            approver,
+            "mine",
+            seen_plan=VMRequest.objects.get(pk=approver_request.pk).plan_digest,
+        )
     with pytest.raises(actions.NotAllowed, match="approvers group"):
-        actions.approve(VMRequest.objects.get(pk=approver_request.pk), requester, "not an approver")
+        actions.approve(
+            VMRequest.objects.get(pk=approver_request.pk),
+            requester,
+            "not an approver",
+            seen_plan=VMRequest.objects.get(pk=approver_request.pk).plan_digest,
+        )
     page = client_for(approver).get(f"/requests/{approver_request.pk}/").content.decode()
     assert 'value="approve"' not in page
     assert VMRequest.objects.get(pk=approver_request.pk).status == S.PLANNED
@@ -117,7 +134,11 @@ def test_a_rejected_request_stays_in_the_history_with_its_reason(world, people):
     requester, approver, _ = people
     vm_request = submit(world, requester)
     drain()
-    client_for(approver).post(f"/requests/{vm_request.pk}/decide/", {"decision": "reject", "reason": "no budget"})
+    vm_request.refresh_from_db()
+    client_for(approver).post(
+        f"/requests/{vm_request.pk}/decide/",
+        {"decision": "reject", "reason": "no budget", "plan": vm_request.plan_digest},
+    )
     vm_request.refresh_from_db()
     assert vm_request.status == S.REJECTED
     assert vm_request.events.last().message == "Rejected by bob: no budget"
@@ -148,7 +169,12 @@ def test_a_branch_that_moved_after_the_plan_is_planned_again_not_applied(world, 
     git("-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "--quiet", "-m", "sneaky", cwd=clone)
     git("push", "--quiet", "origin", vm_request.branch, cwd=clone)
 
-    actions.approve(VMRequest.objects.get(pk=vm_request.pk), approver, "looks fine")
+    actions.approve(
+        VMRequest.objects.get(pk=vm_request.pk),
+        approver,
+        "looks fine",
+        seen_plan=VMRequest.objects.get(pk=vm_request.pk).plan_digest,
+    )
     assert drain() == ["apply", "plan"]
     vm_request.refresh_from_db()
     assert vm_request.status == S.PLANNED

@@ -159,7 +159,7 @@ def approve_and_settle(world, people) -> VMRequest:
     requester, approver, _ = people
     vm_request = settled(submit(world, requester))
     assert vm_request.status == S.PLANNED, vm_request.last_error
-    actions.approve(vm_request, approver, "go")
+    actions.approve(vm_request, approver, "go", seen_plan=vm_request.plan_digest)
     return settled(vm_request)
 
 

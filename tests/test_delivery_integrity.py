@@ -1,15 +1,17 @@
-"""Delivery applies only what vmprov rendered: one push job at a time, one request per Git directory."""
+"""Delivery applies only what vmprov rendered and a person approved: one push job at a time, one request per
+Git directory, and a decision binds to the plan the person saw."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from provisioning import delivery, gitops
-from provisioning.delivery import steps
+from provisioning.delivery import actions, steps
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.delivery_world import drain, submit
+from tests.delivery_world import client_for, drain, submit
 from tests.test_request_form import request_fields
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
@@ -85,3 +87,57 @@ def test_a_delivered_vm_keeps_its_directory(world, people, settings):
     second = fresh(second)
     assert second.status == S.PUSH_FAILED
     assert f"request #{first.pk}" in second.last_error and "ready" in second.last_error
+
+
+def replanned(vm_request, output: str) -> VMRequest:
+    """What a re-plan does to the row: planning again, then planned with another plan."""
+    vm_request.transition(S.PLANNING, message="branch moved")
+    vm_request.transition(
+        S.PLANNED,
+        message="planned again",
+        plan_output=output,
+        plan_digest=VMRequest.digest_of_plan(vm_request.planned_commit, output),
+    )
+    return fresh(vm_request)
+
+
+def test_an_approval_holds_only_for_the_plan_the_approver_saw(world, people):
+    requester, approver, _ = people
+    vm_request = submit(world, requester)
+    drain()
+    page = client_for(approver).get(f"/requests/{vm_request.pk}/").content.decode()
+    seen_plan = re.search(r'name="plan" value="([0-9a-f]{64})"', page)[1]
+    replanned(fresh(vm_request), "Plan: 1 to add, 0 to change, 1 to destroy.")
+
+    response = client_for(approver).post(
+        f"/requests/{vm_request.pk}/decide/",
+        {"decision": "approve", "reason": "looks fine", "plan": seen_plan},
+        follow=True,
+    )
+    assert "The plan changed since the page was loaded" in response.content.decode()
+    assert fresh(vm_request).status == S.PLANNED
+    assert not [call for call in world.atlantis.requests if call.path == "/api/apply"]
+
+    with pytest.raises(actions.NotAllowed, match="plan changed"):
+        actions.reject(fresh(vm_request), approver, "no", seen_plan=seen_plan)
+    actions.approve(fresh(vm_request), approver, "seen the new one", seen_plan=fresh(vm_request).plan_digest)
+    assert fresh(vm_request).status == S.APPROVED
+
+
+def test_the_admin_action_decides_on_the_plan_its_page_showed(world, people):
+    requester, approver, _staff = people
+    vm_request = submit(world, requester)
+    drain()
+    admin = client_for(approver)
+    approver.is_staff = approver.is_superuser = True  # may use the admin
+    approver.save()
+    url = "/admin/provisioning/vmrequest/"
+    confirm = admin.post(url, {"action": "approve", "_selected_action": [vm_request.pk]}).content.decode()
+    seen_plan = re.search(rf'name="plan_{vm_request.pk}" value="([0-9a-f]{{64}})"', confirm)[1]
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in confirm
+    replanned(fresh(vm_request), "Plan: 1 to add, 0 to change, 1 to destroy.")
+    admin.post(
+        url,
+        {"action": "approve", "_selected_action": [vm_request.pk], "reason": "ok", f"plan_{vm_request.pk}": seen_plan},
+    )
+    assert fresh(vm_request).status == S.PLANNED

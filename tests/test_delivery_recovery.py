@@ -100,7 +100,7 @@ def test_staff_settle_a_request_that_needs_attention(world, people):
         world.atlantis.on_apply,
     )
     vm_request = planned(world, requester)
-    actions.approve(vm_request, approver, "ok")
+    actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
     drain()
     vm_request = fresh(vm_request)
     assert vm_request.status == S.NEEDS_ATTENTION  # no VM appeared
@@ -125,7 +125,7 @@ def test_marking_as_failed_lets_staff_retry_with_a_fresh_plan(world, people):
     requester, approver, staff = people
     world.atlantis.drop_next(before_work=True, commands=("apply",))
     vm_request = planned(world, requester)
-    actions.approve(vm_request, approver, "ok")
+    actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
     drain()
     vm_request = fresh(vm_request)
     assert vm_request.status == S.NEEDS_ATTENTION
@@ -163,7 +163,7 @@ def test_approval_needs_a_reason(world, people):
     requester, approver, _ = people
     vm_request = planned(world, requester)
     with pytest.raises(actions.NotAllowed, match="Say why"):
-        actions.approve(vm_request, approver, "  ")
+        actions.approve(vm_request, approver, "  ", seen_plan=vm_request.plan_digest)
     assert fresh(vm_request).status == S.PLANNED
 
 

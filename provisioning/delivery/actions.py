@@ -24,12 +24,24 @@ def _check(action: Action, by, vm_request: VMRequest) -> None:
         raise NotAllowed(reason)
 
 
-def _move(vm_request: VMRequest, to: str, by, message: str, **changes) -> None:
+PLAN_CHANGED = "The plan changed since the page was loaded: review the new one. Nothing was done."
+
+
+def _move(vm_request: VMRequest, to: str, by, message: str, expected: dict | None = None, **changes) -> None:
     """A person's move: a refused transition (someone moved the request first) becomes a message for them."""
     try:
-        vm_request.transition(to, by=by, message=message, **changes)
+        vm_request.transition(to, by=by, message=message, expected=expected, **changes)
     except TransitionRefused as error:
+        if expected and VMRequest.objects.filter(pk=vm_request.pk, status=vm_request.status).exists():
+            raise NotAllowed(PLAN_CHANGED) from None
         raise NotAllowed(f"Nothing was done: {error}.") from None
+
+
+def _same_plan(vm_request: VMRequest, seen_plan: str) -> dict:
+    """The decision holds only for the plan the person saw: the row must still carry its digest."""
+    if seen_plan != vm_request.plan_digest:
+        raise NotAllowed(PLAN_CHANGED)
+    return {"plan_digest": seen_plan}
 
 
 def _require_reason(reason: str, what: str) -> None:
@@ -37,21 +49,25 @@ def _require_reason(reason: str, what: str) -> None:
         raise NotAllowed(what)
 
 
-def approve(vm_request: VMRequest, by, reason: str) -> None:
-    """Approve a planned request (`by` None: the auto-approval policy). Nobody approves their own request."""
+def approve(vm_request: VMRequest, by, reason: str, *, seen_plan: str) -> None:
+    """Approve the plan `seen_plan` (its digest) of a planned request (`by` None: the auto-approval policy).
+    Nobody approves their own request, and nobody approves a plan they did not see."""
     if by is not None:
         _check(Action.APPROVE, by, vm_request)
         _require_reason(reason, "Say why the request is approved.")
+    expected = _same_plan(vm_request, seen_plan)
     who = by.get_username() if by else "vmprov"
-    _move(vm_request, S.APPROVED, by, f"Approved by {who}: {reason}".strip(), approved_by=by)
+    _move(vm_request, S.APPROVED, by, f"Approved by {who}: {reason}".strip(), expected=expected, approved_by=by)
     enqueue("apply", vm_request.pk)
     notify.to_requester(vm_request, "approved", f"{who} approved the request: {reason}\nvmprov applies it now.")
 
 
-def reject(vm_request: VMRequest, by, reason: str) -> None:
+def reject(vm_request: VMRequest, by, reason: str, *, seen_plan: str) -> None:
+    """Reject the plan `seen_plan` (its digest) of a planned request."""
     _check(Action.REJECT, by, vm_request)
     _require_reason(reason, "Say why the request is rejected.")
-    _move(vm_request, S.REJECTED, by, f"Rejected by {by.get_username()}: {reason}")
+    expected = _same_plan(vm_request, seen_plan)
+    _move(vm_request, S.REJECTED, by, f"Rejected by {by.get_username()}: {reason}", expected=expected)
     notify.to_requester(vm_request, "rejected", f"{by.get_username()} rejected the request: {reason}")
 
 
@@ -74,6 +90,7 @@ def retry(vm_request: VMRequest, by) -> None:
         planned_commit="",
         planned_hash="",
         plan_output="",
+        plan_digest="",
     )
     enqueue("push", vm_request.pk)
 

@@ -176,10 +176,11 @@ def plan(request_id: int) -> str:
         planned_commit=head,
         planned_hash=vm_request.config_hash,
         plan_output=result.output_text(),
+        plan_digest=VMRequest.digest_of_plan(head, result.output_text()),
         last_error="",
     )
     if auto_approvable(vm_request, result):
-        approve(vm_request, None, AUTO_APPROVAL_REASON)
+        approve(vm_request, None, AUTO_APPROVAL_REASON, seen_plan=vm_request.plan_digest)
     else:
         notify.plan_ready(vm_request)
     return "planned"
