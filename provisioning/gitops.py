@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from provisioning.structure import ensure_config_structure
+from provisioning.terraform.structure import ensure_config_structure
 
 logger = logging.getLogger(__name__)
 

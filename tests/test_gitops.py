@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from provisioning import gitops
-from provisioning.terraform import render
+from provisioning.terraform.render import render
 from tests.conftest import git
 from tests.test_terraform_render import dhcp_spec
 

@@ -1,4 +1,4 @@
-"""provisioning.terraform: escaping, settings, state keys, golden renders, and `terraform fmt` agreement.
+"""provisioning.terraform: escaping, specs, settings, state keys, golden renders, and `terraform fmt` agreement.
 
 UPDATE_GOLDEN=1 rewrites tests/golden/* and terraform_templates/*.template from the current templates (review the
 diff before committing).
@@ -13,21 +13,12 @@ import hcl2
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from provisioning import terraform
-from provisioning.structure import variable_references
-from provisioning.terraform import (
-    InvalidMachineSpec,
-    MachineSpec,
-    RenderSettings,
-    TemplateDisk,
-    TemplateSpec,
-    config_hash,
-    hcl_string,
-    hcl_value,
-    render,
-    spec_problems,
-    state_name,
-)
+from provisioning.terraform.hcl import hcl_string, hcl_value
+from provisioning.terraform.hcl_reader import variable_references
+from provisioning.terraform.render import config_hash, render, render_providers, render_variables, tfvars_values
+from provisioning.terraform.settings import RenderSettings, state_name
+from provisioning.terraform.spec import InvalidMachineSpec, MachineSpec, TemplateDisk, TemplateSpec, spec_problems
+from provisioning.terraform.templates import TEMPLATES, template_text
 from tests.terraform_bin import run_terraform
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -223,7 +214,7 @@ def test_cached_templates_from_before_scsi_controller_count_have_one_controller(
         "disks": [{"label": "Hard disk 1", "unit_number": 0, "size_gb": 16}],
     }
     assert TemplateSpec.from_inventory(inventory_template).scsi_controller_count == 1
-    assert terraform.tfvars_values(dhcp_spec(template=inventory_template))["scsi_controller_count"] == 1
+    assert tfvars_values(dhcp_spec(template=inventory_template))["scsi_controller_count"] == 1
 
 
 @pytest.mark.parametrize(
@@ -455,7 +446,7 @@ def test_values_file_sets_every_request_variable(case):
 
 
 def test_one_disk_per_template_disk_first_resized_others_kept():
-    values = terraform.tfvars_values(dhcp_spec(disk_size_gb=64))
+    values = tfvars_values(dhcp_spec(disk_size_gb=64))
     assert values["disks"] == [
         {"size": 64, "unit_number": 0, "thin_provisioned": True, "eagerly_scrub": False},
         {"size": 50, "unit_number": 1, "thin_provisioned": False, "eagerly_scrub": True},
@@ -468,7 +459,7 @@ def test_disks_without_unit_number_get_the_lowest_free_ones():
     # Provider unit numbers already skip the controller's own SCSI slot: 7 is SCSI0:8, a disk's place.
     units = [0, 1, 2, 3, 4, 5, 6, None, 8, None]
     disks = tuple(TemplateDisk(f"Hard disk {i}", 10, unit_number=unit) for i, unit in enumerate(units))
-    values = terraform.tfvars_values(dhcp_spec(template=make_template(disks=disks)))
+    values = tfvars_values(dhcp_spec(template=make_template(disks=disks)))
     assert [disk["unit_number"] for disk in values["disks"]] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
@@ -486,14 +477,14 @@ def test_a_template_on_two_scsi_controllers_renders_bus_wide_unit_numbers_and_th
 
 
 def test_dhcp_values_are_null_and_static_values_are_set():
-    dhcp = terraform.tfvars_values(dhcp_spec())
+    dhcp = tfvars_values(dhcp_spec())
     assert (dhcp["ipv4_address"], dhcp["ipv4_prefix"], dhcp["ipv4_gateway"], dhcp["dns_servers"]) == (
         None,
         None,
         None,
         [],
     )
-    static = terraform.tfvars_values(static_spec())
+    static = tfvars_values(static_spec())
     assert (static["ipv4_address"], static["ipv4_prefix"], static["ipv4_gateway"], static["dns_servers"]) == (
         "10.20.30.40",
         24,
@@ -528,13 +519,13 @@ def test_render_matches_golden_files(case):
 
 def test_standalone_templates_are_the_renders_without_per_request_parts():
     expected = {
-        "providers.tf.template": terraform.render_providers(None),
-        "variables.tf.template": terraform.render_variables(),
+        "providers.tf.template": render_providers(None),
+        "variables.tf.template": render_variables(),
     }
     if UPDATE_GOLDEN:
-        write(terraform.TEMPLATE_DIR, expected)
+        write(Path(str(TEMPLATES)), expected)
     for name, content in expected.items():
-        assert (terraform.TEMPLATE_DIR / name).read_text(encoding="utf-8") == content, name
+        assert template_text(name) == content, name
     rendered = render(dhcp_spec(), RenderSettings())
     assert rendered["variables.tf"] == expected["variables.tf.template"]
     # providers.tf is the template plus the backend block inside the terraform block.
@@ -577,8 +568,8 @@ def test_standalone_templates_are_fmt_clean(tmp_path):
     write(
         tmp_path,
         {
-            "providers.tf": (terraform.TEMPLATE_DIR / "providers.tf.template").read_text(),
-            "variables.tf": (terraform.TEMPLATE_DIR / "variables.tf.template").read_text(),
+            "providers.tf": template_text("providers.tf.template"),
+            "variables.tf": template_text("variables.tf.template"),
         },
     )
     result = run_terraform(tmp_path, "fmt", "-check", "-diff", "-no-color", check=False)
