@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from provisioning.terraform.hcl import hcl_string, hcl_value
 from provisioning.terraform.hcl_reader import variable_references
 from provisioning.terraform.render import config_hash, render, render_providers, render_variables, tfvars_values
-from provisioning.terraform.settings import RenderSettings, state_name
+from provisioning.terraform.settings import RenderSettings, render_settings, settings_problems, state_name
 from provisioning.terraform.spec import InvalidMachineSpec, MachineSpec, TemplateDisk, TemplateSpec, spec_problems
 from provisioning.terraform.templates import TEMPLATES, template_text
 from tests.terraform_bin import run_terraform
@@ -381,6 +381,63 @@ def test_backend_config_json_errors_are_configuration_errors(settings):
     settings.VMPROV_TF_BACKEND_CONFIG = "{bucket: x}"
     with pytest.raises(ImproperlyConfigured, match="not valid JSON"):
         RenderSettings.from_django()
+
+
+def test_bad_render_settings_name_every_problem_at_once():
+    with pytest.raises(ImproperlyConfigured) as raised:
+        RenderSettings(backend="swift", backend_config={"token": "x"}, tfvars_file="values.json")
+    message = str(raised.value)
+    assert "'swift' is not one of" in message
+    assert "must not hold 'token'" in message
+    assert "'values.json' must be a plain file name" in message
+
+
+def test_render_settings_are_read_once_and_again_when_a_test_changes_them(settings):
+    first = render_settings()
+    assert render_settings() is first, "read and checked once, not on every render"
+    settings.VMPROV_TF_BACKEND = "local"
+    assert render_settings().backend == "local"
+    settings.VMPROV_TF_BACKEND_CONFIG = {"path": "states/{state}.tfstate"}
+    assert render_settings().backend_config == {"path": "states/{state}.tfstate"}
+    settings.VMPROV_TFVARS_FILE = "machine_inputs.tfvars"
+    assert "machine_inputs.tfvars" in render(static_spec())
+
+
+def test_good_settings_have_no_problems(settings):
+    assert settings_problems() == []
+    settings.VMPROV_TF_BACKEND = "s3"
+    settings.VMPROV_TF_BACKEND_CONFIG = '{"bucket": "tf-state", "key": "vms/{state}.tfstate", "encrypt": true}'
+    settings.VMPROV_TFVARS_FILE = "machine_inputs.tfvars"
+    assert settings_problems() == []
+
+
+def test_settings_problems_lists_every_problem_without_raising(settings):
+    settings.VMPROV_TF_BACKEND = "http"
+    settings.VMPROV_TF_BACKEND_CONFIG = {"password": "x", "lock_address": 5, "retry": {"max": 3}}
+    settings.VMPROV_TFVARS_FILE = "../values.tfvars"
+    assert settings_problems() == [
+        "VMPROV_TFVARS_FILE '../values.tfvars' must be a plain file name ending in .tfvars",
+        "VMPROV_TF_BACKEND_CONFIG must not hold 'password': rendered files are committed to Git; give secrets to "
+        "Atlantis through the backend's environment variables",
+        "VMPROV_TF_BACKEND_CONFIG: retry must be a string, number, true/false or a list of strings",
+        "VMPROV_TF_BACKEND_CONFIG: lock_address must be a string",
+        "the http backend needs address in VMPROV_TF_BACKEND_CONFIG",
+    ]
+
+
+def test_settings_problems_reports_bad_json_with_the_other_settings(settings):
+    settings.VMPROV_TF_BACKEND = "swift"
+    settings.VMPROV_TF_BACKEND_CONFIG = "{bucket: x}"
+    settings.VMPROV_TFVARS_FILE = "values.json"
+    problems = settings_problems()
+    assert [problem.split(" ", 2)[:2] for problem in problems] == [
+        ["VMPROV_TF_BACKEND_CONFIG", "is"],
+        ["VMPROV_TF_BACKEND", "'swift'"],
+        ["VMPROV_TFVARS_FILE", "'values.json'"],
+    ]
+    assert "not valid JSON" in problems[0]
+    settings.VMPROV_TF_BACKEND_CONFIG = "[1, 2]"
+    assert "VMPROV_TF_BACKEND_CONFIG must be a JSON object" in settings_problems()
 
 
 # --- What goes where --------------------------------------------------------------------------------------------

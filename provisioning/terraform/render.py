@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 from provisioning.terraform.hcl import aligned_attributes, hcl_object, hcl_string, hcl_value
-from provisioning.terraform.settings import RenderSettings, backend_attributes
+from provisioning.terraform.settings import RenderSettings, backend_attributes, render_settings
 from provisioning.terraform.spec import DISKS_PER_SCSI_CONTROLLER, InvalidMachineSpec, MachineSpec, spec_problems
 from provisioning.terraform.templates import (
     PROVIDER_SOURCE,
@@ -110,10 +110,10 @@ def render_variables() -> str:
 def render(spec: MachineSpec, settings: RenderSettings | None = None) -> dict[str, str]:
     """File name -> content of the Terraform directory for one VM request.
 
-    Without `settings`, the ones from Django settings. Raises InvalidMachineSpec when the spec cannot make a valid
-    clone, ImproperlyConfigured for bad settings.
+    Without `settings`, the ones from Django settings (`render_settings()`). Raises InvalidMachineSpec when the
+    spec cannot make a valid clone, ImproperlyConfigured for bad settings.
     """
-    settings = settings or RenderSettings.from_django()
+    settings = settings or render_settings()
     problems = spec_problems(spec)
     if problems:
         raise InvalidMachineSpec(problems)

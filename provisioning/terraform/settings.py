@@ -1,7 +1,9 @@
-"""How vmprov renders, read from Django settings, and what it decides: the backend block with its per-VM key.
+"""How vmprov renders, read from Django settings once, and what it decides: the backend block with its per-VM key.
 
 Settings: `VMPROV_TF_BACKEND` (backend type, default pg), `VMPROV_TF_BACKEND_CONFIG` (its non-secret settings, a
-dict or JSON text) and `VMPROV_TFVARS_FILE` (the values file name).
+dict or JSON text) and `VMPROV_TFVARS_FILE` (the values file name). `settings_problems()` lists what is wrong with
+them without raising, for the start-up system check; `render_settings()` builds `RenderSettings` from them once
+(a test's `override_settings` clears it through Django's `setting_changed` signal).
 
 The backend block's state key is the one part of the committed `.tf` files that differs per request (Terraform
 cannot take it from a variable). It is built from the datacenter id and the VM name reduced to `[a-z0-9-]` (see
@@ -15,10 +17,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from provisioning.terraform.hcl import hcl_string, hcl_value, is_identifier
 from provisioning.terraform.spec import MachineSpec
@@ -27,6 +32,7 @@ DEFAULT_BACKEND = "pg"
 DEFAULT_TFVARS_FILE = "terraform.tfvars"
 # The one values file name that Atlantis must pass with -var-file (Terraform does not load it by itself).
 MACHINE_INPUTS_TFVARS_FILE = "machine_inputs.tfvars"
+SETTING_NAMES = frozenset({"VMPROV_TF_BACKEND", "VMPROV_TF_BACKEND_CONFIG", "VMPROV_TFVARS_FILE"})
 
 # Backend type -> the attributes that must differ per VM (the first is the state key proper). For http the lock
 # URLs, when configured, must follow the state URL, or every VM would share one lock.
@@ -165,6 +171,30 @@ def _configured_backend_config() -> Any:
 def configured_tfvars_file() -> str:
     """The values file name from VMPROV_TFVARS_FILE (default terraform.tfvars)."""
     return getattr(django_settings, "VMPROV_TFVARS_FILE", None) or DEFAULT_TFVARS_FILE
+
+
+def settings_problems() -> list[str]:
+    """What is wrong with the rendering settings (empty when nothing); never raises. For the system check."""
+    problems = []
+    try:
+        config = _configured_backend_config()
+    except ImproperlyConfigured as error:
+        problems.append(str(error))
+        config = {}
+    return problems + _render_settings_problems(_configured_backend(), config, configured_tfvars_file())
+
+
+@lru_cache(maxsize=1)
+def render_settings() -> RenderSettings:
+    """The rendering settings from Django settings, read and checked once per process."""
+    return RenderSettings.from_django()
+
+
+@receiver(setting_changed)
+def _forget_render_settings(*, setting: str, **kwargs: Any) -> None:
+    # Django settings are fixed in production; only tests change them (override_settings sends this signal).
+    if setting in SETTING_NAMES:
+        render_settings.cache_clear()
 
 
 # --- State key --------------------------------------------------------------------------------------------------
