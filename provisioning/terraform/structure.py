@@ -17,7 +17,9 @@ Values files count only when Terraform loads them: `terraform.tfvars`, `terrafor
 `*.auto.tfvars.json`, plus the files Atlantis passes with `-var-file` (`var_files`, by default the
 `VMPROV_TFVARS_FILE` setting when that names another file, e.g. `machine_inputs.tfvars`).
 
-With `check=True` nothing is written. A second run after a fix finds nothing to do.
+With `check=True` nothing is written. A second run after a fix finds nothing to do. The push of a request's
+rendered files runs the check only: those files are complete by construction, so anything it would add is a bug to
+report, not something to patch.
 """
 
 from __future__ import annotations
@@ -67,6 +69,16 @@ class StructureReport:
     def ok(self) -> bool:
         """Nothing left to do: no problem, and in check mode nothing to fix either."""
         return not self.problems and not (self.check and self.actions)
+
+    def shortfall(self) -> str:
+        """One line for an error message: what is missing, what cannot be fixed, what would be added."""
+        parts = []
+        if self.missing:
+            parts.append(f"missing {', '.join(self.missing)}")
+        parts += self.problems
+        if self.check:
+            parts += [f"would {action}" for action in self.actions]
+        return "; ".join(parts) or "nothing"
 
     def lines(self) -> list[str]:
         """The report as plain lines for people."""
