@@ -17,7 +17,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 
-from provisioning import atlantis, gitops, terraform
+from provisioning import atlantis, gitops
+from provisioning.terraform import settings as rendering
 
 
 def _errors(check_id: str, problems: list[str], hint: str) -> list[Error]:
@@ -36,7 +37,7 @@ def atlantis_settings(app_configs=None, **kwargs) -> list[Error]:
 
 @register(Tags.compatibility)
 def terraform_settings(app_configs=None, **kwargs) -> list[Error]:
-    return _errors("vmprov.E004", terraform.settings_problems(), "See README: the state backend settings.")
+    return _errors("vmprov.E004", rendering.settings_problems(), "See README: the state backend settings.")
 
 
 def limit_problems() -> list[str]:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from provisioning.structure import ensure_config_structure
+from provisioning.terraform.structure import ensure_config_structure
 
 logger = logging.getLogger(__name__)
 
@@ -254,18 +254,24 @@ def push_request(
     author_email: str,
     message: str,
 ) -> PushResult:
-    """Write a request's files on its branch, complete the structure, commit as the requester, push.
+    """Write a request's files on its branch, check their structure, commit as the requester, push.
 
-    Idempotent: when the branch already holds exactly these files, nothing is committed or pushed.
+    The files must be complete as they are: when the structure check would add anything or finds a problem, this
+    raises GitError and pushes nothing. Idempotent: when the branch already holds exactly these files, nothing is
+    committed or pushed.
     """
     with working_copy(branch) as git:
         target = git.workdir / directory
         target.mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
             (target / name).write_text(content, encoding="utf-8")
-        report = ensure_config_structure(target)
-        if report.problems:
-            raise GitError(f"the rendered configuration is incomplete: {'; '.join(report.problems)}")
+        # Check only: rendered files are complete by construction, so a gap is a rendering bug to report loudly;
+        # patching it here would push files that no longer match the request's rendered_files and config_hash.
+        report = ensure_config_structure(target, check=True)
+        if not report.ok:
+            raise GitError(
+                f"refusing to push {directory}: the rendered configuration is incomplete: {report.shortfall()}"
+            )
         git("add", "--all", "--", directory)
         if not git("status", "--porcelain", "--", directory):
             return PushResult(branch, directory, git("rev-parse", "HEAD"), pushed=False)

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from provisioning import terraform
 from provisioning.choices import IpMode
 from provisioning.delivery import queue
 from provisioning.forms import VMRequestForm
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
+from provisioning.terraform.render import config_hash, render
+from provisioning.terraform.spec import MachineSpec, TemplateSpec
 
 
 class NameTaken(Exception):
     """Another request took the name between validation and saving (the database constraint said so)."""
 
 
-def machine_spec(vm_request: VMRequest) -> terraform.MachineSpec:
+def machine_spec(vm_request: VMRequest) -> MachineSpec:
     static = vm_request.ip_mode == IpMode.STATIC
-    return terraform.MachineSpec(
+    return MachineSpec(
         vm_name=vm_request.vm_name,
         datacenter_id=vm_request.datacenter_id,
         datacenter_name=vm_request.datacenter_name,
@@ -28,7 +29,7 @@ def machine_spec(vm_request: VMRequest) -> terraform.MachineSpec:
         datastore_id=vm_request.datastore_id,
         network_id=vm_request.network_id,
         folder=vm_request.folder_path,
-        template=terraform.TemplateSpec.from_inventory(vm_request.template_details),
+        template=TemplateSpec.from_inventory(vm_request.template_details),
         num_cpus=vm_request.num_cpus,
         memory_mb=vm_request.memory_mb,
         disk_size_gb=vm_request.disk_size_gb,
@@ -85,8 +86,8 @@ def build_request(form: VMRequestForm, requester) -> VMRequest:
 def submit(form: VMRequestForm, requester) -> VMRequest:
     """Save the request with its Terraform and its first history line; raises NameTaken on a lost race."""
     vm_request = build_request(form, requester)
-    vm_request.rendered_files = terraform.render(machine_spec(vm_request))
-    vm_request.config_hash = terraform.config_hash(vm_request.rendered_files)
+    vm_request.rendered_files = render(machine_spec(vm_request))
+    vm_request.config_hash = config_hash(vm_request.rendered_files)
     try:
         with transaction.atomic():
             vm_request.save()

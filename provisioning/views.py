@@ -7,10 +7,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from provisioning import lifecycle, roles, submission, terraform
+from provisioning import lifecycle, roles, submission
 from provisioning.delivery import actions
 from provisioning.forms import VMRequestForm
 from provisioning.models import VMRequest
+from provisioning.terraform.spec import InvalidMachineSpec
 
 PLACEMENT = [
     ("datacenter", "Datacenter"),
@@ -60,7 +61,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
                 vm_request = submission.submit(form, request.user)
             except submission.NameTaken:
                 form.add_error(None, "An open request took this VM name or address a moment ago; nothing was saved.")
-            except terraform.InvalidMachineSpec as error:
+            except InvalidMachineSpec as error:
                 form.add_error(None, f"vmprov cannot render this request: {'; '.join(error.problems)}.")
             else:
                 messages.success(request, f"Request #{vm_request.pk} for {vm_request.vm_name} is submitted.")

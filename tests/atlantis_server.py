@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from provisioning.structure import blocks, labelled_blocks, parse_hcl, unquoted_label, variable_references
+from provisioning.terraform.hcl_reader import blocks, labelled_blocks, parse_hcl, unquoted_label, variable_references
 
 TOKEN_HEADER = "X-Atlantis-Token"
 DEFAULT_SECRET = "local-atlantis-api-secret"

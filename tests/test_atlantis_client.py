@@ -23,7 +23,8 @@ from provisioning.atlantis import (
     lock_key,
     plan_counts,
 )
-from provisioning.terraform import MachineSpec, TemplateDisk, TemplateSpec, render
+from provisioning.terraform.render import render
+from provisioning.terraform.spec import MachineSpec, TemplateDisk, TemplateSpec
 from tests.atlantis_server import LocalAtlantis, decode_api_request
 from tests.atlantis_vcsim import clone_in_vcsim
 from tests.git_fixtures import directory_files, make_bare_repo, push_branch

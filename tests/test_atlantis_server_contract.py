@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from provisioning.terraform import MACHINE_INPUTS_TFVARS_FILE, RenderSettings, render, tfvars_values
+from provisioning.terraform.render import render, tfvars_values
+from provisioning.terraform.settings import MACHINE_INPUTS_TFVARS_FILE, RenderSettings
 from tests.atlantis_server import (
     DEFAULT_SECRET,
     LocalAtlantis,

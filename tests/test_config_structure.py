@@ -9,21 +9,23 @@ import hcl2
 import pytest
 from django.core.management import CommandError, call_command
 
-from provisioning.structure import (
-    ensure_config_structure,
+from provisioning.terraform.hcl_reader import variable_references
+from provisioning.terraform.render import render
+from provisioning.terraform.settings import RenderSettings
+from provisioning.terraform.structure import ensure_config_structure
+from provisioning.terraform.templates import (
     providers_template_pieces,
     providers_text,
-    variable_references,
+    template_text,
     variables_template_pieces,
     variables_text,
 )
-from provisioning.terraform import TEMPLATE_DIR, RenderSettings, render
 from tests.terraform_bin import run_terraform
 from tests.test_terraform_render import dhcp_spec, static_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-PROVIDERS_TEMPLATE = (TEMPLATE_DIR / "providers.tf.template").read_text()
-VARIABLES_TEMPLATE = (TEMPLATE_DIR / "variables.tf.template").read_text()
+PROVIDERS_TEMPLATE = template_text("providers.tf.template")
+VARIABLES_TEMPLATE = template_text("variables.tf.template")
 
 BACKEND_TF = 'terraform {\n  backend "local" {\n    path = "state.tfstate"\n  }\n}\n'
 

@@ -1,12 +1,13 @@
 """Git delivery against a real local bare repository: branch, commit as the requester, push, merge."""
 
+import re
 import stat
 import threading
 
 import pytest
 
 from provisioning import gitops
-from provisioning.terraform import render
+from provisioning.terraform.render import render
 from tests.conftest import git
 from tests.test_terraform_render import dhcp_spec
 
@@ -15,11 +16,11 @@ def files_for(vm_name="web01", **changes):
     return render(dhcp_spec(vm_name=vm_name, **changes))
 
 
-def push(vm_name="web01", request_id=7, **changes):
+def push(vm_name="web01", request_id=7, files=None, **changes):
     return gitops.push_request(
         branch=gitops.request_branch(request_id, vm_name),
         directory=gitops.request_directory("Zürich / prod", "datacenter-3", vm_name),
-        files=files_for(vm_name, **changes),
+        files=files if files is not None else files_for(vm_name, **changes),
         author_name="Alice Example",
         author_email="alice@example.com",
         message=f"vmprov: request #{request_id} {vm_name}",
@@ -59,6 +60,36 @@ def test_a_request_is_pushed_on_its_own_branch_authored_by_the_requester(gitops_
     assert "atlantis.yaml" not in tree, "Atlantis gets the directory through Paths, no per-request entry"
     # The base branch does not change until the VM is applied.
     assert "vms/" not in git("--git-dir", str(gitops_remote), "ls-tree", "-r", "--name-only", "main")
+
+
+def test_rendered_files_are_pushed_exactly_as_rendered(gitops_remote):
+    files = files_for()
+    result = push(files=files)
+    tree = git("--git-dir", str(gitops_remote), "ls-tree", "-r", "--name-only", result.commit, "vms/Zurich-prod/web01")
+    assert sorted(tree.splitlines()) == sorted(f"vms/Zurich-prod/web01/{name}" for name in files)
+    for name, content in files.items():
+        assert show(gitops_remote, result.commit, f"vms/Zurich-prod/web01/{name}") == content.strip()
+
+
+def test_an_incomplete_file_set_fails_loudly_and_pushes_nothing(gitops_remote):
+    """Rendered files are complete by construction: the push reports a gap instead of patching it."""
+    files = files_for()
+    del files["variables.tf"]
+    with pytest.raises(gitops.GitError) as raised:
+        push(files=files)
+    message = str(raised.value)
+    assert "refusing to push vms/Zurich-prod/web01" in message
+    assert 'declaration of variable "vm_name"' in message
+    assert "would write variables.tf" in message
+    assert gitops.branch_head("vmprov/7-web01") is None, "nothing was pushed"
+
+
+def test_a_rendered_file_set_without_a_backend_fails_loudly(gitops_remote):
+    files = files_for()
+    files["providers.tf"] = re.sub(r"\n\n  # One state per VM.*?\n  }\n", "\n", files["providers.tf"], flags=re.S)
+    with pytest.raises(gitops.GitError, match="missing backend block; no backend block"):
+        push(files=files)
+    assert gitops.branch_head("vmprov/7-web01") is None
 
 
 def test_pushing_the_same_configuration_again_changes_nothing(gitops_remote):

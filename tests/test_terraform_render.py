@@ -1,4 +1,4 @@
-"""provisioning.terraform: escaping, settings, state keys, golden renders, and `terraform fmt` agreement.
+"""provisioning.terraform: escaping, specs, settings, state keys, golden renders, and `terraform fmt` agreement.
 
 UPDATE_GOLDEN=1 rewrites tests/golden/* and terraform_templates/*.template from the current templates (review the
 diff before committing).
@@ -13,21 +13,12 @@ import hcl2
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from provisioning import terraform
-from provisioning.structure import variable_references
-from provisioning.terraform import (
-    InvalidMachineSpec,
-    MachineSpec,
-    RenderSettings,
-    TemplateDisk,
-    TemplateSpec,
-    config_hash,
-    hcl_string,
-    hcl_value,
-    render,
-    spec_problems,
-    state_name,
-)
+from provisioning.terraform.hcl import hcl_string, hcl_value
+from provisioning.terraform.hcl_reader import variable_references
+from provisioning.terraform.render import config_hash, render, render_providers, render_variables, tfvars_values
+from provisioning.terraform.settings import RenderSettings, render_settings, settings_problems, state_name
+from provisioning.terraform.spec import InvalidMachineSpec, MachineSpec, TemplateDisk, TemplateSpec, spec_problems
+from provisioning.terraform.templates import TEMPLATES, template_text
 from tests.terraform_bin import run_terraform
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -223,7 +214,7 @@ def test_cached_templates_from_before_scsi_controller_count_have_one_controller(
         "disks": [{"label": "Hard disk 1", "unit_number": 0, "size_gb": 16}],
     }
     assert TemplateSpec.from_inventory(inventory_template).scsi_controller_count == 1
-    assert terraform.tfvars_values(dhcp_spec(template=inventory_template))["scsi_controller_count"] == 1
+    assert tfvars_values(dhcp_spec(template=inventory_template))["scsi_controller_count"] == 1
 
 
 @pytest.mark.parametrize(
@@ -392,6 +383,63 @@ def test_backend_config_json_errors_are_configuration_errors(settings):
         RenderSettings.from_django()
 
 
+def test_bad_render_settings_name_every_problem_at_once():
+    with pytest.raises(ImproperlyConfigured) as raised:
+        RenderSettings(backend="swift", backend_config={"token": "x"}, tfvars_file="values.json")
+    message = str(raised.value)
+    assert "'swift' is not one of" in message
+    assert "must not hold 'token'" in message
+    assert "'values.json' must be a plain file name" in message
+
+
+def test_render_settings_are_read_once_and_again_when_a_test_changes_them(settings):
+    first = render_settings()
+    assert render_settings() is first, "read and checked once, not on every render"
+    settings.VMPROV_TF_BACKEND = "local"
+    assert render_settings().backend == "local"
+    settings.VMPROV_TF_BACKEND_CONFIG = {"path": "states/{state}.tfstate"}
+    assert render_settings().backend_config == {"path": "states/{state}.tfstate"}
+    settings.VMPROV_TFVARS_FILE = "machine_inputs.tfvars"
+    assert "machine_inputs.tfvars" in render(static_spec())
+
+
+def test_good_settings_have_no_problems(settings):
+    assert settings_problems() == []
+    settings.VMPROV_TF_BACKEND = "s3"
+    settings.VMPROV_TF_BACKEND_CONFIG = '{"bucket": "tf-state", "key": "vms/{state}.tfstate", "encrypt": true}'
+    settings.VMPROV_TFVARS_FILE = "machine_inputs.tfvars"
+    assert settings_problems() == []
+
+
+def test_settings_problems_lists_every_problem_without_raising(settings):
+    settings.VMPROV_TF_BACKEND = "http"
+    settings.VMPROV_TF_BACKEND_CONFIG = {"password": "x", "lock_address": 5, "retry": {"max": 3}}
+    settings.VMPROV_TFVARS_FILE = "../values.tfvars"
+    assert settings_problems() == [
+        "VMPROV_TFVARS_FILE '../values.tfvars' must be a plain file name ending in .tfvars",
+        "VMPROV_TF_BACKEND_CONFIG must not hold 'password': rendered files are committed to Git; give secrets to "
+        "Atlantis through the backend's environment variables",
+        "VMPROV_TF_BACKEND_CONFIG: retry must be a string, number, true/false or a list of strings",
+        "VMPROV_TF_BACKEND_CONFIG: lock_address must be a string",
+        "the http backend needs address in VMPROV_TF_BACKEND_CONFIG",
+    ]
+
+
+def test_settings_problems_reports_bad_json_with_the_other_settings(settings):
+    settings.VMPROV_TF_BACKEND = "swift"
+    settings.VMPROV_TF_BACKEND_CONFIG = "{bucket: x}"
+    settings.VMPROV_TFVARS_FILE = "values.json"
+    problems = settings_problems()
+    assert [problem.split(" ", 2)[:2] for problem in problems] == [
+        ["VMPROV_TF_BACKEND_CONFIG", "is"],
+        ["VMPROV_TF_BACKEND", "'swift'"],
+        ["VMPROV_TFVARS_FILE", "'values.json'"],
+    ]
+    assert "not valid JSON" in problems[0]
+    settings.VMPROV_TF_BACKEND_CONFIG = "[1, 2]"
+    assert "VMPROV_TF_BACKEND_CONFIG must be a JSON object" in settings_problems()
+
+
 # --- What goes where --------------------------------------------------------------------------------------------
 
 
@@ -455,7 +503,7 @@ def test_values_file_sets_every_request_variable(case):
 
 
 def test_one_disk_per_template_disk_first_resized_others_kept():
-    values = terraform.tfvars_values(dhcp_spec(disk_size_gb=64))
+    values = tfvars_values(dhcp_spec(disk_size_gb=64))
     assert values["disks"] == [
         {"size": 64, "unit_number": 0, "thin_provisioned": True, "eagerly_scrub": False},
         {"size": 50, "unit_number": 1, "thin_provisioned": False, "eagerly_scrub": True},
@@ -468,7 +516,7 @@ def test_disks_without_unit_number_get_the_lowest_free_ones():
     # Provider unit numbers already skip the controller's own SCSI slot: 7 is SCSI0:8, a disk's place.
     units = [0, 1, 2, 3, 4, 5, 6, None, 8, None]
     disks = tuple(TemplateDisk(f"Hard disk {i}", 10, unit_number=unit) for i, unit in enumerate(units))
-    values = terraform.tfvars_values(dhcp_spec(template=make_template(disks=disks)))
+    values = tfvars_values(dhcp_spec(template=make_template(disks=disks)))
     assert [disk["unit_number"] for disk in values["disks"]] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
@@ -486,14 +534,14 @@ def test_a_template_on_two_scsi_controllers_renders_bus_wide_unit_numbers_and_th
 
 
 def test_dhcp_values_are_null_and_static_values_are_set():
-    dhcp = terraform.tfvars_values(dhcp_spec())
+    dhcp = tfvars_values(dhcp_spec())
     assert (dhcp["ipv4_address"], dhcp["ipv4_prefix"], dhcp["ipv4_gateway"], dhcp["dns_servers"]) == (
         None,
         None,
         None,
         [],
     )
-    static = terraform.tfvars_values(static_spec())
+    static = tfvars_values(static_spec())
     assert (static["ipv4_address"], static["ipv4_prefix"], static["ipv4_gateway"], static["dns_servers"]) == (
         "10.20.30.40",
         24,
@@ -528,13 +576,13 @@ def test_render_matches_golden_files(case):
 
 def test_standalone_templates_are_the_renders_without_per_request_parts():
     expected = {
-        "providers.tf.template": terraform.render_providers(None),
-        "variables.tf.template": terraform.render_variables(),
+        "providers.tf.template": render_providers(None),
+        "variables.tf.template": render_variables(),
     }
     if UPDATE_GOLDEN:
-        write(terraform.TEMPLATE_DIR, expected)
+        write(Path(str(TEMPLATES)), expected)
     for name, content in expected.items():
-        assert (terraform.TEMPLATE_DIR / name).read_text(encoding="utf-8") == content, name
+        assert template_text(name) == content, name
     rendered = render(dhcp_spec(), RenderSettings())
     assert rendered["variables.tf"] == expected["variables.tf.template"]
     # providers.tf is the template plus the backend block inside the terraform block.
@@ -577,8 +625,8 @@ def test_standalone_templates_are_fmt_clean(tmp_path):
     write(
         tmp_path,
         {
-            "providers.tf": (terraform.TEMPLATE_DIR / "providers.tf.template").read_text(),
-            "variables.tf": (terraform.TEMPLATE_DIR / "variables.tf.template").read_text(),
+            "providers.tf": template_text("providers.tf.template"),
+            "variables.tf": template_text("variables.tf.template"),
         },
     )
     result = run_terraform(tmp_path, "fmt", "-check", "-diff", "-no-color", check=False)

@@ -1,8 +1,8 @@
-"""Check (and complete) the Terraform directories Atlantis will plan: see provisioning.structure."""
+"""Check (and complete) the Terraform directories Atlantis will plan: see provisioning.terraform.structure."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning.structure import ensure_config_structure
+from provisioning.terraform.structure import ensure_config_structure
 
 
 class Command(BaseCommand):

@@ -17,31 +17,31 @@ Values files count only when Terraform loads them: `terraform.tfvars`, `terrafor
 `*.auto.tfvars.json`, plus the files Atlantis passes with `-var-file` (`var_files`, by default the
 `VMPROV_TFVARS_FILE` setting when that names another file, e.g. `machine_inputs.tfvars`).
 
-With `check=True` nothing is written. A second run after a fix finds nothing to do.
+With `check=True` nothing is written. A second run after a fix finds nothing to do. The push of a request's
+rendered files runs the check only: those files are complete by construction, so anything it would add is a bug to
+report, not something to patch.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
-from provisioning.terraform import (
-    DEFAULT_TFVARS_FILE,
-    MACHINE_INPUTS_TFVARS_FILE,
+from provisioning.terraform.hcl_reader import blocks, is_meta_key, labelled_blocks, parse_hcl, variable_references
+from provisioning.terraform.settings import DEFAULT_TFVARS_FILE, MACHINE_INPUTS_TFVARS_FILE, configured_tfvars_file
+from provisioning.terraform.templates import (
     PROVIDER_SOURCE,
     PROVIDER_VERSION,
-    TEMPLATE_DIR,
-    configured_tfvars_file,
+    TemplatePiece,
+    providers_template_pieces,
+    providers_text,
+    variables_template_pieces,
+    variables_text,
 )
 
-PROVIDERS_TEMPLATE = "providers.tf.template"
-VARIABLES_TEMPLATE = "variables.tf.template"
 MAIN_FILES = ("main.tf", "machine.tf")
 VALUES_FILES = (DEFAULT_TFVARS_FILE, MACHINE_INPUTS_TFVARS_FILE)
 # Where additions go when the conventional file already exists (and belongs to someone else).
@@ -70,6 +70,16 @@ class StructureReport:
         """Nothing left to do: no problem, and in check mode nothing to fix either."""
         return not self.problems and not (self.check and self.actions)
 
+    def shortfall(self) -> str:
+        """One line for an error message: what is missing, what cannot be fixed, what would be added."""
+        parts = []
+        if self.missing:
+            parts.append(f"missing {', '.join(self.missing)}")
+        parts += self.problems
+        if self.check:
+            parts += [f"would {action}" for action in self.actions]
+        return "; ".join(parts) or "nothing"
+
     def lines(self) -> list[str]:
         """The report as plain lines for people."""
         verb = "would" if self.check else "did"
@@ -88,121 +98,6 @@ class StructureReport:
         else:
             lines.append("  result: complete")
         return lines
-
-
-# --- Reading HCL as python-hcl2 gives it ----------------------------------------------------------------------
-# python-hcl2 8 keeps quotes around strings and labels ('"vsphere"') and marks blocks with __is_block__;
-# version 7 drops both. Expressions are "${...}" in both. The helpers below accept either.
-
-
-def parse_hcl(text: str) -> dict[str, Any]:
-    """hcl2.loads(), working around python-hcl2's handling of the `$${` and `%%{` escapes.
-
-    python-hcl2 fails on an escaped `$${` or `%%{` that is not followed by a complete expression and a `}`
-    (amplify-education/python-hcl2#238; seen with 8.1.4), which Terraform accepts. vmprov's own values files
-    contain such text whenever a user typed `${`. Both escapes stand for literal text, which is never a variable
-    reference or a name, so they are blanked out before parsing; nothing read from the result depends on them.
-    """
-    return hcl2.loads(text.replace("$${", "__{").replace("%%{", "__{"))
-
-
-def unquoted_label(key: str) -> str:
-    return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
-
-
-def _is_meta(key: str) -> bool:
-    return key.startswith("__")  # __is_block__, __comments__, __start_line__, ...
-
-
-def blocks(value: Any) -> list[dict[str, Any]]:
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return [item for item in value if isinstance(item, dict)]
-    return []
-
-
-def labelled_blocks(value: Any) -> list[tuple[str, dict[str, Any]]]:
-    """The (label, body) pairs of blocks with one label, e.g. `variable "x" {}` or `provider "vsphere" {}`."""
-    pairs = []
-    for block in blocks(value):
-        for key, body in block.items():
-            if not _is_meta(key) and isinstance(body, dict):
-                pairs.append((unquoted_label(key), body))
-    return pairs
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
-def _template_refs(text: str, start: int, refs: set[str], closing: str | None = None) -> int:
-    """Collect `var.NAME` from the interpolations and directives of template text (a string's content); literal
-    text, `$${` and `%%{` count for nothing. Returns the index after `closing` (or the end of the text)."""
-    index = start
-    while index < len(text):
-        char = text[index]
-        if closing and char == closing:
-            return index + 1
-        if char == "\\":
-            index += 2
-        elif char in "$%" and text.startswith(char + "{", index + 1):
-            index += 3
-        elif char in "$%" and text.startswith("{", index + 1):
-            index = _expression_refs(text, index + 2, refs)
-        else:
-            index += 1
-    return index
-
-
-def _expression_refs(text: str, start: int, refs: set[str]) -> int:
-    """Collect `var.NAME` from an expression up to its closing brace; returns the index after that brace."""
-    depth = 0
-    index = start
-    while index < len(text):
-        char = text[index]
-        if char == '"':
-            index = _template_refs(text, index + 1, refs, closing='"')
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            if depth == 0:
-                return index + 1
-            depth -= 1
-        elif char.isalpha() or char == "_":
-            word = _IDENT.match(text, index)
-            end = word.end()
-            # `x.var.y` is an attribute called var, not a variable reference.
-            follows_dot = index > 0 and text[index - 1] == "."
-            if word.group() == "var" and not follows_dot and text.startswith(".", end):
-                name = _IDENT.match(text, end + 1)
-                if name:
-                    refs.add(name.group())
-                    end = name.end()
-            index = end
-            continue
-        index += 1
-    return index
-
-
-def variable_references(document: Any) -> set[str]:
-    """Names of every `var.NAME` used anywhere in a parsed document: attributes, block labels and keys, strings,
-    interpolations, dynamic blocks, for expressions. Comments are not looked at."""
-    refs: set[str] = set()
-    stack = [document]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if _is_meta(key):
-                    continue
-                _template_refs(key, 0, refs)
-                stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            _template_refs(item, 0, refs)
-    return refs
 
 
 # --- What the directory holds ------------------------------------------------------------------------------------
@@ -275,7 +170,7 @@ def _values_file_names(path: Path) -> set[str]:
             raise ValueError("not a JSON object")
     else:
         document = parse_hcl(text)
-    return {key for key in document if not _is_meta(key)}
+    return {key for key in document if not is_meta_key(key)}
 
 
 def _loaded_values_files(directory: Path, var_files: Sequence[str]) -> list[str]:
@@ -284,112 +179,6 @@ def _loaded_values_files(directory: Path, var_files: Sequence[str]) -> list[str]
     names += sorted(path.name for path in directory.glob("*.auto.tfvars.json") if path.is_file())
     names += [name for name in var_files if name not in names]
     return names
-
-
-# --- The templates, cut into the pieces that can be added one by one ---------------------------------------------
-
-_BLOCK_START = re.compile(r"[a-z_]+( \"[^\"]*\")* \{")
-_VARIABLE_START = re.compile(r'variable "([^"]+)" \{')
-
-
-def _chunks(lines: list[str], indent: str) -> list[list[str]]:
-    """Items of an fmt'd body at `indent`, each with the comment lines right above it. A block item ends at the
-    closing brace at the same indent; an attribute is one line."""
-    chunks: list[list[str]] = []
-    pending: list[str] = []
-    current: list[str] | None = None
-    for line in lines:
-        if current is not None:
-            current.append(line)
-            if line == indent + "}":
-                chunks.append(current)
-                current = None
-        elif not line.strip():
-            pending = []
-        elif line.startswith(indent + "#"):
-            pending.append(line)
-        elif line.endswith("{") and _BLOCK_START.fullmatch(line[len(indent) :]):
-            current = [*pending, line]
-            pending = []
-        else:
-            chunks.append([*pending, line])
-            pending = []
-    if current is not None:
-        raise ValueError(f"unclosed block in template: {current[-1]!r}")
-    return chunks
-
-
-@dataclass(frozen=True)
-class TemplatePiece:
-    kind: str  # "required_providers" | "required_version" | "provider" | "variable"
-    name: str
-    text: str
-    refs: frozenset[str]
-    has_default: bool = False
-
-    @property
-    def description(self) -> str:
-        if self.kind == "variable":
-            return f'variable "{self.name}"'
-        if self.kind == "provider":
-            return f'provider "{self.name}"'
-        if self.kind == "required_providers":
-            return f"required_providers {self.name}"
-        return "required_version"
-
-
-def _piece(kind: str, name: str, lines: list[str], has_default: bool = False) -> TemplatePiece:
-    text = "\n".join(lines) + "\n"
-    return TemplatePiece(kind, name, text, frozenset(variable_references(_parse_piece(kind, text))), has_default)
-
-
-def _parse_piece(kind: str, text: str) -> dict[str, Any]:
-    # Items of the terraform block are not valid at top level; parse them inside one.
-    return parse_hcl("terraform {\n" + text + "}\n" if kind.startswith("required_") else text)
-
-
-def providers_template_pieces(template_dir: Path = TEMPLATE_DIR) -> list[TemplatePiece]:
-    """providers.tf.template cut into: required_providers vsphere, required_version, provider "vsphere"."""
-    lines = (template_dir / PROVIDERS_TEMPLATE).read_text(encoding="utf-8").splitlines()
-    pieces = []
-    for chunk in _chunks(lines, ""):
-        head = next(line for line in chunk if not line.startswith("#"))
-        if head == "terraform {":
-            for item in _chunks(chunk[chunk.index(head) + 1 : -1], "  "):
-                kind = next(line.split()[0] for line in item if not line.lstrip().startswith("#"))
-                pieces.append(_piece(kind, "vsphere" if kind == "required_providers" else "", item))
-        elif head == 'provider "vsphere" {':
-            pieces.append(_piece("provider", "vsphere", chunk))
-        else:
-            raise ValueError(f"unexpected block in {PROVIDERS_TEMPLATE}: {head}")
-    return pieces
-
-
-def variables_template_pieces(template_dir: Path = TEMPLATE_DIR) -> list[TemplatePiece]:
-    """variables.tf.template cut into one piece per variable declaration (with its comment lines)."""
-    lines = (template_dir / VARIABLES_TEMPLATE).read_text(encoding="utf-8").splitlines()
-    pieces = []
-    for chunk in _chunks(lines, ""):
-        head = next(line for line in chunk if not line.startswith("#"))
-        match = _VARIABLE_START.fullmatch(head)
-        if not match:
-            raise ValueError(f"unexpected block in {VARIABLES_TEMPLATE}: {head}")
-        has_default = any(line.split("=")[0].strip() == "default" for line in chunk if "=" in line)
-        pieces.append(_piece("variable", match.group(1), chunk, has_default))
-    return pieces
-
-
-def providers_text(pieces: Iterable[TemplatePiece]) -> str:
-    """HCL for the chosen providers pieces, in template order: terraform block items, then the provider block."""
-    pieces = list(pieces)
-    terraform_items = "".join(piece.text for piece in pieces if piece.kind.startswith("required_"))
-    parts = [f"terraform {{\n{terraform_items}}}\n"] if terraform_items else []
-    parts += [piece.text for piece in pieces if piece.kind == "provider"]
-    return "\n".join(parts)
-
-
-def variables_text(pieces: Iterable[TemplatePiece]) -> str:
-    return "\n".join(piece.text for piece in pieces)
 
 
 # --- The check and the fix ----------------------------------------------------------------------------------------
@@ -413,7 +202,6 @@ def ensure_config_structure(
     path: str | Path,
     check: bool = False,
     var_files: Sequence[str] | None = None,
-    template_dir: Path = TEMPLATE_DIR,
 ) -> StructureReport:
     """Check one Terraform directory and, unless `check`, add what vmprov's templates can supply.
 
@@ -434,9 +222,9 @@ def ensure_config_structure(
     _check_duplicates(inventory, report)
     _check_backend(inventory, report)
 
-    provider_pieces = _missing_provider_pieces(inventory, report, template_dir)
+    provider_pieces = _missing_provider_pieces(inventory, report)
     added_refs = set().union(*(piece.refs for piece in provider_pieces))
-    variable_pieces = _missing_variable_pieces(inventory, added_refs, report, template_dir)
+    variable_pieces = _missing_variable_pieces(inventory, added_refs, report)
     _check_values(inventory, variable_pieces, values, report)
 
     if inventory.unreadable:
@@ -521,7 +309,7 @@ def _check_backend(inventory: _Inventory, report: StructureReport) -> None:
         )
 
 
-def _missing_provider_pieces(inventory: _Inventory, report: StructureReport, template_dir: Path) -> list[TemplatePiece]:
+def _missing_provider_pieces(inventory: _Inventory, report: StructureReport) -> list[TemplatePiece]:
     wanted = []
     if inventory.vsphere_required:
         report.found.append(f"required_providers vsphere in {_where(inventory.vsphere_required)}")
@@ -545,15 +333,15 @@ def _missing_provider_pieces(inventory: _Inventory, report: StructureReport, tem
     else:
         report.missing.append('provider "vsphere" block')
         wanted.append("provider")
-    return [piece for piece in providers_template_pieces(template_dir) if piece.kind in wanted]
+    return [piece for piece in providers_template_pieces() if piece.kind in wanted]
 
 
 def _missing_variable_pieces(
-    inventory: _Inventory, added_refs: set[str], report: StructureReport, template_dir: Path
+    inventory: _Inventory, added_refs: set[str], report: StructureReport
 ) -> list[TemplatePiece]:
     report.found.append(f"{len(inventory.declared)} variables declared, {len(inventory.referenced)} used")
     undeclared = (set(inventory.referenced) | added_refs) - set(inventory.declared)
-    template = {piece.name: piece for piece in variables_template_pieces(template_dir)}
+    template = {piece.name: piece for piece in variables_template_pieces()}
     for name in sorted(undeclared - set(template)):
         used_in = _where(inventory.referenced.get(name, []))
         report.missing.append(f'declaration of variable "{name}"')

@@ -1,0 +1,1 @@
+"""Templates of the Terraform files vmprov renders (read by provisioning.terraform through importlib.resources)."""
