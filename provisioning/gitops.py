@@ -245,6 +245,21 @@ def branch_head(branch: str) -> str | None:
 # --- Delivery steps ----------------------------------------------------------------------------
 
 
+def _refuse_links(workdir: Path, directory: str) -> None:
+    """A symbolic link committed anywhere on the request's path would make vmprov write outside its working
+    copy (a linked datacenter directory, a linked terraform.tfvars): refuse before writing anything."""
+    path = workdir
+    for part in directory.split("/"):
+        path = path / part
+        if path.is_symlink():
+            raise GitError(f"refusing to push: {path.relative_to(workdir)} is a symbolic link in the repository")
+        if not path.exists():
+            return
+    for entry in path.rglob("*"):
+        if entry.is_symlink():
+            raise GitError(f"refusing to push: {entry.relative_to(workdir)} is a symbolic link in the repository")
+
+
 def push_request(
     *,
     branch: str,
@@ -261,8 +276,17 @@ def push_request(
     committed or pushed.
     """
     with working_copy(branch) as git:
+        _refuse_links(git.workdir, directory)
         target = git.workdir / directory
         target.mkdir(parents=True, exist_ok=True)
+        # The directory holds exactly what vmprov rendered: whatever else was committed there goes.
+        for entry in target.iterdir():
+            if entry.name in files:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
         for name, content in files.items():
             (target / name).write_text(content, encoding="utf-8")
         # Check only: rendered files are complete by construction, so a gap is a rendering bug to report loudly;

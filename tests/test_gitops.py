@@ -2,13 +2,16 @@
 
 import re
 import stat
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
 from provisioning import gitops
 from provisioning.terraform.render import render
 from tests.conftest import git
+from tests.git_fixtures import push_branch
 from tests.test_terraform_render import dhcp_spec
 
 
@@ -190,3 +193,48 @@ def test_the_askpass_helper_answers_from_the_environment_only(tmp_path):
     assert ask("Username for 'https://git.example.com': ") == "bot\n"
     assert ask("Password for 'https://bot@git.example.com': ") == "tok-xyz\n"
     assert "tok-xyz" not in script.read_text()
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "vms/Zurich-prod/web01/terraform.tfvars",  # a linked values file
+        "vms/Zurich-prod",  # a linked datacenter directory
+        "vms/Zurich-prod/web01/extra",  # a link anywhere in the request's directory
+    ],
+)
+def test_a_symlink_on_the_request_path_is_refused_and_nothing_is_written_outside(gitops_remote, tmp_path, link):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "terraform.tfvars").write_text("precious\n")
+    with tempfile.TemporaryDirectory() as work:
+        git("clone", "--quiet", "--branch", "main", str(gitops_remote), work)
+        git("checkout", "--quiet", "-b", "vmprov/7-web01", cwd=work)
+        target = Path(work) / link
+        target.parent.mkdir(parents=True, exist_ok=True)
+        points_to = outside / "terraform.tfvars" if link.endswith("tfvars") else outside
+        target.symlink_to(points_to)
+        git("add", "--all", cwd=work)
+        git("commit", "--quiet", "-m", "a link", cwd=work)
+        git("push", "--quiet", "origin", "HEAD:refs/heads/vmprov/7-web01", cwd=work)
+    before = git("--git-dir", str(gitops_remote), "rev-parse", "vmprov/7-web01")
+
+    with pytest.raises(gitops.GitError, match="is a symbolic link in the repository"):
+        push()
+
+    assert sorted(path.name for path in outside.iterdir()) == ["terraform.tfvars"]
+    assert (outside / "terraform.tfvars").read_text() == "precious\n"
+    assert git("--git-dir", str(gitops_remote), "rev-parse", "vmprov/7-web01") == before, "nothing pushed"
+
+
+def test_the_directory_holds_exactly_what_vmprov_rendered(gitops_remote):
+    push_branch(
+        gitops_remote,
+        "vmprov/7-web01",
+        {"vms/Zurich-prod/web01/evil.tf": 'resource "null_resource" "x" {}\n', "elsewhere.txt": "kept\n"},
+    )
+    result = push()
+    tree = git("--git-dir", str(gitops_remote), "ls-tree", "-r", "--name-only", result.commit).splitlines()
+    assert "vms/Zurich-prod/web01/evil.tf" not in tree
+    assert "elsewhere.txt" in tree, "only the request's own directory is vmprov's"
+    assert sorted(p.rsplit("/", 1)[1] for p in tree if p.startswith("vms/")) == sorted(files_for())
