@@ -55,7 +55,7 @@ def test_a_git_that_hangs_is_a_git_error(settings, gitops_remote, monkeypatch):
 
 def test_a_busy_atlantis_lock_waits_and_plans_later(world, people, settings):
     settings.ATLANTIS_LOCK_WAIT = 0.2
-    lock = django_cache.lock(atlantis._lock_name(settings.ATLANTIS_REPO), timeout=30)
+    lock = django_cache.lock(atlantis.lock_name(settings.ATLANTIS_REPO), timeout=30)
     assert lock.acquire(blocking=False)
     vm_request = submit(world, people[0])
     delivery.push(vm_request.pk)
