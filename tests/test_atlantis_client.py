@@ -567,6 +567,13 @@ def test_redis_down_means_no_call(settings, configured):
     assert configured.requests == []
 
 
+def test_without_a_redis_cache_there_is_no_call(settings, configured):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with pytest.raises(AtlantisConfigError, match="the default cache must be django-redis"):
+        atlantis.plan(BRANCH, DIRECTORY)
+    assert configured.requests == []
+
+
 # --- plan_counts ----------------------------------------------------------------------------------------------------
 
 
