@@ -13,5 +13,7 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "VM requests"
 
     def ready(self) -> None:
+        from provisioning import checks  # noqa: F401  (registers vmprov's system checks)
+
         # Every deploy migrates: the job that requeues lost delivery steps is (re)registered then.
         post_migrate.connect(_register_reaper, sender=self)

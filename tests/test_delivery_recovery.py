@@ -56,7 +56,7 @@ def test_a_git_that_hangs_is_a_git_error(settings, gitops_remote, monkeypatch):
 
 def test_a_busy_atlantis_lock_waits_and_plans_later(world, people, settings):
     settings.ATLANTIS_LOCK_WAIT = 0.2
-    lock = django_cache.lock(atlantis._lock_name(settings.ATLANTIS_REPO), timeout=30)
+    lock = django_cache.lock(atlantis.lock_name(settings.ATLANTIS_REPO), timeout=30)
     assert lock.acquire(blocking=False)
     vm_request = submit(world, people[0])
     delivery.push(vm_request.pk)
@@ -69,6 +69,26 @@ def test_a_busy_atlantis_lock_waits_and_plans_later(world, people, settings):
     lock.release()
     drain()
     assert fresh(vm_request).status == S.PLANNED
+
+
+def test_a_busy_atlantis_lock_at_apply_goes_back_to_approved_and_applies_later(world, people, settings):
+    requester, approver, _ = people
+    vm_request = planned(world, requester)
+    settings.ATLANTIS_LOCK_WAIT = 0.2
+    lock = django_cache.lock(atlantis.lock_name(settings.ATLANTIS_REPO), timeout=30)
+    assert lock.acquire(blocking=False)
+    delivery.approve(vm_request, approver, "go")
+    OrmQ.objects.all().delete()  # the queued apply: this test runs the apply step itself
+    assert delivery.apply(vm_request.pk) == "waiting"
+    vm_request = fresh(vm_request)
+    assert vm_request.status == S.APPROVED, "nothing was sent: approved again, not failed"
+    assert "Another Atlantis call" in vm_request.events.last().message
+    assert not [r for r in world.atlantis.requests if r.path == "/api/apply"]
+    assert Schedule.objects.filter(func="provisioning.delivery.apply", schedule_type=Schedule.ONCE).count() == 1
+    lock.release()
+    drain()
+    assert fresh(vm_request).status == S.READY
+    assert len([r for r in world.atlantis.requests if r.path == "/api/apply"]) == 1
 
 
 def test_lost_steps_are_requeued_and_a_lost_apply_goes_to_a_person(world, people):

@@ -162,12 +162,12 @@ def plan(request_id: int) -> str:
     except atlantis.AtlantisConfigError as error:
         _fail(vm_request, S.PLAN_FAILED, f"Atlantis is not configured: {error}")
         return "failed"
-    if result.retry_later:
+    if result.outcome is atlantis.Outcome.BUSY:
         vm_request.note(f"{result.message} Planning again in {BUSY_RETRY_SECONDS} s.")
         VMRequest.objects.filter(pk=vm_request.pk).update(updated_at=timezone.now())
         enqueue_later("plan", vm_request.pk, BUSY_RETRY_SECONDS)
         return "waiting"
-    if not result.ok:
+    if not result.succeeded:
         _fail(vm_request, S.PLAN_FAILED, f"The plan failed: {result.message}", plan_output=result.output_text())
         return "failed"
     vm_request.transition(
@@ -217,23 +217,24 @@ def apply(request_id: int) -> str:
     except gitops.GitError as error:
         _fail(vm_request, S.APPLY_FAILED, f"Could not read branch {vm_request.branch}; nothing was applied: {error}")
         return "failed"
-    except atlantis.AtlantisOutcomeUnknown as error:
+    except atlantis.AtlantisConfigError as error:
+        _fail(vm_request, S.APPLY_FAILED, f"Atlantis is not configured: {error}")
+        return "failed"
+    if result.outcome is atlantis.Outcome.UNANSWERED:
+        error = result.message
         vm_request.transition(
             S.NEEDS_ATTENTION,
             message=f"The apply's outcome is unknown ({error}). Not retried; vmprov looks for the VM in the inventory.",
-            last_error=str(error),
+            last_error=error,
         )
         notify.to_requester(vm_request, "needs attention", f"The apply's outcome is unknown: {error}")
         enqueue("watch", vm_request.pk, 0)
         return "unknown"
-    except atlantis.AtlantisConfigError as error:
-        _fail(vm_request, S.APPLY_FAILED, f"Atlantis is not configured: {error}")
-        return "failed"
-    if result.retry_later:
+    if result.outcome is atlantis.Outcome.BUSY:
         vm_request.transition(S.APPROVED, message=f"{result.message} Applying again in {BUSY_RETRY_SECONDS} s.")
         enqueue_later("apply", vm_request.pk, BUSY_RETRY_SECONDS)
         return "waiting"
-    if not result.ok:
+    if not result.succeeded:
         _fail(vm_request, S.APPLY_FAILED, f"The apply failed: {result.message}", apply_output=result.output_text())
         return "failed"
     vm_request.transition(
