@@ -77,14 +77,14 @@ def test_a_busy_atlantis_lock_at_apply_goes_back_to_approved_and_applies_later(w
     settings.ATLANTIS_LOCK_WAIT = 0.2
     lock = django_cache.lock(atlantis.lock_name(settings.ATLANTIS_REPO), timeout=30)
     assert lock.acquire(blocking=False)
-    delivery.approve(vm_request, approver, "go")
+    actions.approve(vm_request, approver, "go", seen_plan=vm_request.plan_digest)
     OrmQ.objects.all().delete()  # the queued apply: this test runs the apply step itself
     assert delivery.apply(vm_request.pk) == "waiting"
     vm_request = fresh(vm_request)
     assert vm_request.status == S.APPROVED, "nothing was sent: approved again, not failed"
     assert "Another Atlantis call" in vm_request.events.last().message
     assert not [r for r in world.atlantis.requests if r.path == "/api/apply"]
-    assert Schedule.objects.filter(func="provisioning.delivery.apply", schedule_type=Schedule.ONCE).count() == 1
+    assert Schedule.objects.filter(func="provisioning.delivery.steps.apply", schedule_type=Schedule.ONCE).count() == 1
     lock.release()
     drain()
     assert fresh(vm_request).status == S.READY
