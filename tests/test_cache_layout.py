@@ -11,7 +11,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from inventory import cache
-from inventory.vsphere import Scope
+from inventory.snapshot import Scope
 from tests.inventory_data import sample_snapshot
 
 
