@@ -14,6 +14,7 @@ never used.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import ssl
@@ -24,6 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from pyVim import connect
 from pyVmomi import vim, vmodl
 from pyVmomi.VmomiSupport import ManagedObject
@@ -57,14 +60,8 @@ class VCenterConfig:
 
     @classmethod
     def from_settings(cls) -> VCenterConfig:
-        return cls(
-            server=settings.VSPHERE_SERVER,
-            user=settings.VSPHERE_USER,
-            password=settings.VSPHERE_PASSWORD,
-            allow_unverified_ssl=settings.VSPHERE_ALLOW_UNVERIFIED_SSL,
-            timeout=settings.VSPHERE_TIMEOUT,
-            page_size=settings.VSPHERE_PAGE_SIZE,
-        )
+        """The VSPHERE_* settings, read once (again after a test overrides one of them)."""
+        return _config_from_settings()
 
     def __repr__(self) -> str:  # never show the password
         return f"VCenterConfig(server={self.server!r}, user={self.user!r})"
@@ -84,6 +81,56 @@ def _host_and_port(server: str) -> tuple[str, int]:
     if not parts.hostname:
         raise VCenterError(f"VSPHERE_SERVER {server!r} names no host")
     return parts.hostname, port
+
+
+@functools.cache
+def _config_from_settings() -> VCenterConfig:
+    return VCenterConfig(
+        server=settings.VSPHERE_SERVER,
+        user=settings.VSPHERE_USER,
+        password=settings.VSPHERE_PASSWORD,
+        allow_unverified_ssl=settings.VSPHERE_ALLOW_UNVERIFIED_SSL,
+        timeout=settings.VSPHERE_TIMEOUT,
+        page_size=settings.VSPHERE_PAGE_SIZE,
+    )
+
+
+@receiver(setting_changed)
+def _forget_config(setting: str, **kwargs: Any) -> None:
+    if setting.startswith("VSPHERE_"):
+        _config_from_settings.cache_clear()
+
+
+def settings_problems() -> list[str]:
+    """What is wrong with the VSPHERE_* settings, for a system check; never raises.
+
+    An empty VSPHERE_SERVER is not a problem: vmprov runs without a vCenter (a demo, or not set up yet) and every
+    refresh then fails saying so. Once a server is set, these are: a server that names no host or has an invalid
+    port, an empty user or password, a timeout that is not a positive number of seconds, a page size that is not a
+    positive whole number, and VSPHERE_ALLOW_UNVERIFIED_SSL that is not true or false.
+    """
+    problems = []
+    server = getattr(settings, "VSPHERE_SERVER", "")
+    if not isinstance(server, str):
+        return [f"VSPHERE_SERVER must be a host name or URL, not {type(server).__name__}"]
+    if server:
+        try:
+            _host_and_port(server)
+        except VCenterError as error:
+            problems.append(str(error))
+        for name in ("VSPHERE_USER", "VSPHERE_PASSWORD"):
+            value = getattr(settings, name, "")
+            if not isinstance(value, str) or not value:
+                problems.append(f"{name} is empty: vCenter {server} needs it to log in")
+    timeout = getattr(settings, "VSPHERE_TIMEOUT", None)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        problems.append(f"VSPHERE_TIMEOUT must be a positive number of seconds, not {timeout!r}")
+    page_size = getattr(settings, "VSPHERE_PAGE_SIZE", None)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        problems.append(f"VSPHERE_PAGE_SIZE must be a positive whole number of objects, not {page_size!r}")
+    if not isinstance(getattr(settings, "VSPHERE_ALLOW_UNVERIFIED_SSL", None), bool):
+        problems.append("VSPHERE_ALLOW_UNVERIFIED_SSL must be true or false")
+    return problems
 
 
 # --- Session -----------------------------------------------------------------------------------

@@ -135,3 +135,50 @@ def test_a_missing_server_setting_says_so():
 
 def test_the_config_never_shows_the_password():
     assert "hunter2" not in repr(VCenterConfig(server="vc", user="u", password="hunter2"))
+
+
+def test_the_config_is_read_once_and_again_after_a_setting_changes(settings):
+    settings.VSPHERE_SERVER = "vc1.example.com"
+    first = VCenterConfig.from_settings()
+    assert VCenterConfig.from_settings() is first
+    settings.VSPHERE_SERVER = "vc2.example.com"
+    assert VCenterConfig.from_settings().server == "vc2.example.com"
+
+
+def test_no_vcenter_configured_is_no_settings_problem(settings):
+    settings.VSPHERE_SERVER = settings.VSPHERE_USER = settings.VSPHERE_PASSWORD = ""
+    assert vsphere.settings_problems() == []
+
+
+def test_a_configured_vcenter_settings_have_no_problem(settings):
+    settings.VSPHERE_SERVER = "https://vc.example.com:8443/sdk"
+    settings.VSPHERE_USER = "svc-vmprov@vsphere.local"
+    settings.VSPHERE_PASSWORD = "secret"
+    assert vsphere.settings_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("VSPHERE_SERVER", "vc.example.com:99999", "has an invalid port"),
+        ("VSPHERE_SERVER", "https://:443", "names no host"),
+        ("VSPHERE_SERVER", 42, "must be a host name or URL"),
+        ("VSPHERE_USER", "", "VSPHERE_USER is empty"),
+        ("VSPHERE_PASSWORD", "", "VSPHERE_PASSWORD is empty"),
+        ("VSPHERE_TIMEOUT", 0, "VSPHERE_TIMEOUT must be a positive number"),
+        ("VSPHERE_TIMEOUT", "20", "VSPHERE_TIMEOUT must be a positive number"),
+        ("VSPHERE_PAGE_SIZE", 0, "VSPHERE_PAGE_SIZE must be a positive whole number"),
+        ("VSPHERE_PAGE_SIZE", 2.5, "VSPHERE_PAGE_SIZE must be a positive whole number"),
+        ("VSPHERE_ALLOW_UNVERIFIED_SSL", "yes", "VSPHERE_ALLOW_UNVERIFIED_SSL must be true or false"),
+    ],
+)
+def test_settings_problems_say_what_is_wrong_without_raising(settings, name, value, problem):
+    settings.VSPHERE_SERVER = "vc.example.com"
+    settings.VSPHERE_USER = "svc-vmprov"
+    settings.VSPHERE_PASSWORD = "hunter2"
+    setattr(settings, name, value)
+
+    problems = vsphere.settings_problems()
+
+    assert len(problems) == 1 and problem in problems[0]
+    assert "hunter2" not in problems[0]
