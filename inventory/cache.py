@@ -38,7 +38,7 @@ import redis
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from inventory.vsphere import Scope, Snapshot
+from inventory.snapshot import Scope, Snapshot
 
 logger = logging.getLogger(__name__)
 
