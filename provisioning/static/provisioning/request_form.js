@@ -4,7 +4,8 @@
   "use strict";
   const form = document.getElementById("vm-request-form");
   if (!form) return;
-  const api = form.dataset.api;
+  // The inventory API's addresses come from the page (Django's URL names), one per list.
+  const apiUrl = (list, id) => form.dataset[`${list}Url`].replace("__id__", encodeURIComponent(id ?? ""));
   const select = (name) => form.querySelector(`select[name="${name}"]`);
   const freshness = {};
   // A late answer for an earlier choice must not fill the lists of the current one.
@@ -30,10 +31,10 @@
     el.textContent = text;
   }
 
-  async function load(path, names, scope) {
+  async function load(url, names, scope) {
     names.forEach((n) => status(n, "loading…"));
     try {
-      const response = await fetch(api + path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
       const body = await response.json();
       if (!response.ok) throw new Error(body.error || response.statusText);
       names.forEach((n) => status(n, ""));
@@ -82,15 +83,14 @@
     generation.cluster++;
     if (!id) return;
     const current = () => mine === generation.datacenter;
-    const base = `/hierarchical/datacenters/${encodeURIComponent(id)}`;
     // Three independent requests: templates never hold up clusters or folders.
-    load(`${base}/clusters`, ["cluster"], "clusters").then((body) => {
+    load(apiUrl("clusters", id), ["cluster"], "clusters").then((body) => {
       if (body && current()) { fill("cluster", body.clusters, (c) => c.name); clusterChanged(); }
     });
-    load(`${base}/folders`, ["folder"], "folders").then((body) => {
+    load(apiUrl("folders", id), ["folder"], "folders").then((body) => {
       if (body && current()) fill("folder", body.folders, (f) => "/" + f.path);
     });
-    load(`${base}/templates`, ["template"], "templates").then((body) => {
+    load(apiUrl("templates", id), ["template"], "templates").then((body) => {
       if (body && current()) {
         fill("template", body.templates, (t) => `${t.name} (${t.guest_id}, ${t.num_cpus} CPU, ${t.memory_mb} MB)`);
       }
@@ -102,11 +102,7 @@
     const id = select("cluster").value;
     const mine = ++generation.cluster;
     if (!id) return;
-    const body = await load(
-      `/hierarchical/clusters/${encodeURIComponent(id)}/resources`,
-      ["resource_pool", "datastore", "network"],
-      "resources",
-    );
+    const body = await load(apiUrl("resources", id), ["resource_pool", "datastore", "network"], "resources");
     if (!body || mine !== generation.cluster) return;
     fill("resource_pool", body.resource_pools, (p) => p.path);
     fill("datastore", body.datastores, (d) => `${d.name} (${gb(d.free_space)}, ${d.type})`,
@@ -142,7 +138,7 @@
   form.querySelector('select[name="ip_mode"]').addEventListener("change", ipModeChanged);
   ipModeChanged();
 
-  load("/datacenters", ["datacenter"], "datacenters").then((body) => {
+  load(apiUrl("datacenters"), ["datacenter"], "datacenters").then((body) => {
     if (!body) return;
     fill("datacenter", body.datacenters, (d) => d.name);
     if (select("datacenter").value) datacenterChanged();
