@@ -61,6 +61,7 @@ from pyVmomi import vim, vmodl  # noqa: E402
 
 from bench.naive_collector import naive_collect  # noqa: E402
 from inventory import vsphere  # noqa: E402
+from inventory.snapshot import Scope  # noqa: E402
 from vcsim import Vcsim, build_vcsim, free_port, start_redis, start_vcsim  # noqa: E402
 
 # vcsim topologies (flags of vcsim/main.go). In govmomi 0.24 `vm` is VMs per cluster
@@ -149,7 +150,7 @@ def run_vmprov(server: Vcsim) -> CollectorRun:
     """One full refresh as vmprov does it: session (login), collect everything, logout."""
     started = time.perf_counter()
     with vsphere.session(vcenter_config(server)) as session:
-        snapshot = vsphere.collect(session, vsphere.Scope.everything())
+        snapshot = vsphere.collect(session, Scope.everything())
         calls, by_method = session.counter.calls, dict(session.counter.by_method)
     return CollectorRun(time.perf_counter() - started, calls, by_method, snapshot.counts())
 

@@ -25,7 +25,8 @@ from typing import Any
 
 from pyVmomi import vim
 
-from inventory.vsphere import display_name, path_segment, template_hardware
+from inventory.builder.hardware import template_hardware
+from inventory.snapshot import display_name, path_segment
 
 
 @dataclass

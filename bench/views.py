@@ -8,15 +8,16 @@ from django.http import HttpRequest, JsonResponse
 from django_redis import get_redis_connection
 
 from inventory import cache, vsphere
+from inventory.snapshot import Scope, VCenterError
 
 
 def live_cluster_resources(request: HttpRequest, cluster_id: str) -> JsonResponse:
     """What the API would cost without the cache: a vCenter session and a cluster-scope collection per request."""
     try:
         with vsphere.session() as session:
-            snapshot = vsphere.collect(session, vsphere.Scope.cluster(cluster_id))
+            snapshot = vsphere.collect(session, Scope.cluster(cluster_id))
             soap_calls = session.counter.calls
-    except vsphere.VCenterError as error:
+    except VCenterError as error:
         return JsonResponse({"error": str(error)}, status=502)
     resources = snapshot.resources.get(cluster_id)
     if resources is None:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from inventory import cache, tasks
 from inventory.choices import RefreshTrigger
 from inventory.models import RefreshRun
-from inventory.vsphere import Scope
+from inventory.snapshot import Scope
 
 
 @admin.register(RefreshRun)

@@ -13,5 +13,7 @@ class InventoryConfig(AppConfig):
     verbose_name = "vSphere inventory"
 
     def ready(self) -> None:
+        from inventory import checks  # noqa: F401  (registers the vSphere settings check)
+
         # Every deploy migrates: the periodic refresh is (re)registered then, idempotently.
         post_migrate.connect(_register_schedule, sender=self)

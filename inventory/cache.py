@@ -38,7 +38,7 @@ import redis
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from inventory.vsphere import Scope, Snapshot
+from inventory.snapshot import Scope, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +95,6 @@ class CircuitBreaker:
         self._reason = ""
         self._lock = threading.Lock()
 
-    def reset(self) -> None:
-        with self._lock:
-            self._open_until = 0.0
-
     @contextmanager
     def guard(self) -> Iterator[None]:
         now = time.monotonic()
@@ -136,55 +132,31 @@ def ping() -> None:
 
 @dataclass
 class CachedHash:
-    """One cached hash: its objects, when they were fetched and how long the key lives on."""
+    """One cached hash: its objects, when they were fetched, and the last refresh error if any."""
 
     key: str
     items: dict[str, dict]
     meta: dict[str, Any]
     error: dict[str, Any] | None
-    ttl: int
 
     @property
     def fetched_at(self) -> float:
         return float(self.meta.get("fetched_at", 0))
 
-    def age(self, now: float | None = None) -> float:
-        return max(0.0, (now or time.time()) - self.fetched_at)
+    def age(self) -> float:
+        return max(0.0, time.time() - self.fetched_at)
 
 
-def _decode(key: str, raw: dict[bytes, bytes], ttl: int | None = None) -> CachedHash | None:
+def read_hash(key: str) -> CachedHash | None:
+    """One hash with its freshness; None when it is not cached."""
+    with breaker.guard():
+        raw = _client().hgetall(key)
     if not raw:
         return None
     fields = {k.decode(): json.loads(v) for k, v in raw.items()}
     meta = fields.pop(META, {})
     error = fields.pop(ERROR, None)
-    return CachedHash(key=key, items=fields, meta=meta, error=error, ttl=ttl if ttl is not None else -1)
-
-
-def read_hashes(*keys: str) -> list[CachedHash | None]:
-    """HGETALL + TTL of several keys in one round trip, in MULTI/EXEC: all from the same moment."""
-    with breaker.guard():
-        pipe = _client().pipeline(transaction=len(keys) > 1)
-        for key in keys:
-            pipe.hgetall(key)
-            pipe.ttl(key)
-        replies = pipe.execute()
-    return [_decode(key, replies[2 * i], replies[2 * i + 1]) for i, key in enumerate(keys)]
-
-
-def read_hash(key: str) -> CachedHash | None:
-    return read_hashes(key)[0]
-
-
-def read_field(key: str, field: str) -> dict | None:
-    with breaker.guard():
-        raw = _client().hget(key, field)
-    return json.loads(raw) if raw else None
-
-
-def key_exists(key: str) -> bool:
-    with breaker.guard():
-        return bool(_client().exists(key))
+    return CachedHash(key=key, items=fields, meta=meta, error=error)
 
 
 def cluster_is_unknown(cluster_id: str) -> bool:

@@ -1,17 +1,25 @@
-"""Cache-first reads of the inventory: what the request form and the API ask for.
+"""The inventory's one door for the rest of vmprov: cache-first reads (what the request form and the API ask
+for) and the look-up delivery makes after a fresh refresh (`find_vm`).
 
 A read answers from Redis whenever Redis holds the list, however old: past the
 soft age it still answers at once and queues a background refresh. Only a cold
 miss (the list is not cached at all) waits for vCenter, and concurrent cold
 misses wait for one collection (single flight) for a bounded time.
+
+Callers catch this module's errors only: `NotFound`, `Ambiguous` and `Unavailable`
+(which also stands for "Redis cannot be reached"). The vCenter client is imported
+only when a collection runs, so reading the catalog never loads pyVmomi.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 
@@ -19,17 +27,21 @@ from inventory import cache, tasks
 from inventory.cache import CachedHash
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
-from inventory.refresh import refresh
-from inventory.vsphere import Scope
+from inventory.snapshot import Scope
 
 logger = logging.getLogger(__name__)
 
+_Params = ParamSpec("_Params")
+_Result = TypeVar("_Result")
+
 
 class NotFound(Exception):
-    pass
+    """The datacenter or cluster asked for is not in the vSphere inventory."""
 
 
 class Ambiguous(Exception):
+    """More than one object has the name asked for; `ids` lists them."""
+
     def __init__(self, message: str, ids: list[str]):
         super().__init__(message)
         self.ids = ids
@@ -51,10 +63,29 @@ class Listing:
     fetched_at: float
     stale: bool
     refresh_error: dict | None = None
-    extra: dict = field(default_factory=dict)
 
     def by_id(self) -> dict[str, dict]:
         return {item["id"]: item for item in self.items}
+
+
+def _cache_read(read: Callable[_Params, _Result]) -> Callable[_Params, _Result]:
+    """A public read: Redis being unreachable reaches the caller as `Unavailable`, like vCenter being unreachable."""
+
+    @functools.wraps(read)
+    def wrapper(*args: _Params.args, **kwargs: _Params.kwargs) -> _Result:
+        try:
+            return read(*args, **kwargs)
+        except cache.CacheUnavailable as error:
+            raise Unavailable(str(error), retry_after=5) from None
+
+    return wrapper
+
+
+def _refresh(scope: Scope, trigger: str, wait: float = 0) -> RefreshRun | None:
+    """Collect `scope` from vCenter now (see refresh.refresh). Imported here: pyVmomi loads only when one runs."""
+    from inventory.refresh import refresh
+
+    return refresh(scope, trigger, wait=wait)
 
 
 def _sorted(items: dict[str, dict]) -> list[dict]:
@@ -87,7 +118,7 @@ def _fill(key: str, scope: Scope) -> CachedHash | None:
     """Cold miss: collect `scope` now, or wait (bounded) for the collection already running."""
     logger.info("inventory cache miss key=%s: collecting %s", key, scope.label)
     deadline = time.monotonic() + settings.INVENTORY_COLD_WAIT
-    run = refresh(scope, RefreshTrigger.COLD_MISS)
+    run = _refresh(scope, RefreshTrigger.COLD_MISS)
     if run is not None:
         _raise_unless_collected(run)
         return cache.read_hash(key)
@@ -128,6 +159,7 @@ def _require(cached: CachedHash | None, what: str) -> CachedHash:
 # --- Public reads ------------------------------------------------------------------------------
 
 
+@_cache_read
 def datacenters() -> Listing:
     key = cache.datacenters_key()
     cached = cache.read_hash(key)
@@ -136,6 +168,7 @@ def datacenters() -> Listing:
     return _listing(cached, _revalidate(cached, Scope.everything()))
 
 
+@_cache_read
 def datacenter(datacenter_id: str) -> dict:
     found = datacenters().by_id().get(datacenter_id)
     if found is None:
@@ -143,6 +176,7 @@ def datacenter(datacenter_id: str) -> dict:
     return found
 
 
+@_cache_read
 def datacenter_named(name: str) -> dict:
     matches = [dc for dc in datacenters().items if dc["name"] == name]
     if not matches:
@@ -164,18 +198,22 @@ def _datacenter_list(datacenter_id: str, kind: str) -> Listing:
     return _listing(_require(_fill(key, scope), f"datacenter {datacenter_id}"), stale=False)
 
 
+@_cache_read
 def clusters(datacenter_id: str) -> Listing:
     return _datacenter_list(datacenter_id, "clusters")
 
 
+@_cache_read
 def templates(datacenter_id: str) -> Listing:
     return _datacenter_list(datacenter_id, "templates")
 
 
+@_cache_read
 def folders(datacenter_id: str) -> Listing:
     return _datacenter_list(datacenter_id, "folders")
 
 
+@_cache_read
 def vms(datacenter_id: str) -> Listing:
     return _datacenter_list(datacenter_id, "vms")
 
@@ -198,6 +236,7 @@ class ClusterResources:
     templates_status: str = TEMPLATES_OK
 
 
+@_cache_read
 def cluster_resources(cluster_id: str, *, wait_for_templates: bool = True) -> ClusterResources:
     """A cluster's pools, datastores and networks, and its datacenter's templates.
 
@@ -245,6 +284,36 @@ def _cached_templates(datacenter_id: str, fetched_at: float) -> tuple[Listing, s
     except cache.CacheUnavailable as error:
         logger.warning("could not queue a refresh of %s: %s", scope.label, error)
     return Listing(items=[], fetched_at=fetched_at, stale=False), TEMPLATES_LOADING
+
+
+# --- Delivery ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VMLookup:
+    """A delivered VM as the inventory shows it (None when not, or not exactly once), and why it may be missing."""
+
+    vm: dict | None
+    problem: str = ""
+
+
+def find_vm(datacenter_id: str, cluster_id: str, name: str, uuid: str = "") -> VMLookup:
+    """The VM named `name` in cluster `cluster_id`, looked up after a fresh refresh of that cluster.
+
+    `uuid` (the BIOS UUID Terraform reports as the VM's id), when given, must match too, in any case. `problem`
+    says why the refresh failed, or else why the list could not be read; a VM found in the list after a failed
+    refresh is still found.
+    """
+    run = _refresh(Scope.cluster(cluster_id), RefreshTrigger.DELIVERY, wait=30)
+    problem = run.error if run is not None and run.outcome != RefreshOutcome.SUCCEEDED else ""
+    try:
+        listed = vms(datacenter_id).items
+    except (NotFound, Unavailable) as error:
+        return VMLookup(None, problem or str(error))
+    matches = [vm for vm in listed if vm["name"] == name and vm.get("cluster_id") == cluster_id]
+    if uuid:
+        matches = [vm for vm in matches if vm.get("uuid", uuid).lower() == uuid.lower()]
+    return VMLookup(matches[0] if len(matches) == 1 else None, problem)
 
 
 def iso(timestamp: float) -> str:

@@ -11,7 +11,8 @@ from django.utils import timezone
 from inventory import cache, vsphere
 from inventory.choices import RefreshOutcome
 from inventory.models import RefreshRun
-from inventory.vsphere import Scope, VCenterConfig, VCenterError, VCenterObjectNotFound
+from inventory.snapshot import Scope, VCenterError, VCenterObjectNotFound
+from inventory.vsphere import VCenterConfig
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,7 @@ from django_q.tasks import async_task
 
 from inventory import cache
 from inventory.choices import RefreshOutcome, RefreshTrigger
-from inventory.refresh import refresh
-from inventory.vsphere import Scope
+from inventory.snapshot import Scope
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +28,9 @@ class RefreshFailed(Exception):
 
 def refresh_scope(scope_label: str, trigger: str = RefreshTrigger.SCHEDULE) -> dict:
     """The job: refresh one scope ("all", "datacenter:<id>", "cluster:<id>")."""
+    # Imported here: queueing a refresh (what the catalog does) must not load the vCenter client.
+    from inventory.refresh import refresh
+
     scope = Scope.from_label(scope_label)
     try:
         run = refresh(scope, trigger)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from inventory import cache, catalog
+from inventory import catalog
 from inventory.catalog import Listing
 
 
@@ -26,10 +26,6 @@ def json_api(view: Callable[..., dict]) -> Callable[..., JsonResponse]:
         except catalog.Unavailable as error:
             response = JsonResponse({"error": str(error)}, status=503)
             response["Retry-After"] = str(error.retry_after)
-            return response
-        except cache.CacheUnavailable as error:
-            response = JsonResponse({"error": f"The inventory is unavailable: {error}."}, status=503)
-            response["Retry-After"] = "5"
             return response
 
     return require_GET(wrapper)

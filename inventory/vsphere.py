@@ -1,8 +1,9 @@
-"""All vCenter I/O: one session per refresh, one PropertyCollector pass per scope.
+"""All vCenter I/O: the connection settings, one session per refresh, one PropertyCollector pass per scope.
 
 Nothing else in vmprov imports pyVmomi. A refresh opens a session (`session()`),
 collects a scope (`collect()`) and gets back a `Snapshot` of plain dicts keyed by
-managed object id, ready to be stored as JSON.
+managed object id, ready to be stored as JSON. What vCenter answers is turned into
+plain `Entity` records here, at the edge; `inventory.builder` makes the snapshot.
 
 Round trips are constant whatever the inventory size: RetrieveServiceContent,
 CreateContainerView, RetrievePropertiesEx (+ one ContinueRetrievePropertiesEx
@@ -13,20 +14,25 @@ never used.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
-import math
-import re
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from pyVim import connect
 from pyVmomi import vim, vmodl
+from pyVmomi.VmomiSupport import ManagedObject
+
+from inventory.builder import Entity, build_snapshot
+from inventory.snapshot import Scope, Snapshot, VCenterError, VCenterObjectNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -38,103 +44,13 @@ API_VERSION = "vim.version.version11"
 PropertyCollector = vmodl.query.PropertyCollector
 
 
-class VCenterError(Exception):
-    """vCenter could not be reached or answered with a fault; the message is for people."""
-
-
-class VCenterObjectNotFound(VCenterError):
-    """The datacenter or cluster a scoped refresh asked for does not exist (any more)."""
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What one refresh covers: everything, one datacenter or one cluster."""
-
-    kind: str  # "all" | "datacenter" | "cluster"
-    id: str = ""
-
-    ALL = "all"
-    DATACENTER = "datacenter"
-    CLUSTER = "cluster"
-
-    def __post_init__(self) -> None:
-        if self.kind not in {self.ALL, self.DATACENTER, self.CLUSTER}:
-            raise ValueError(f"unknown scope kind {self.kind!r}")
-        if (self.kind == self.ALL) != (not self.id):
-            raise ValueError("a datacenter or cluster scope needs an id; the full scope has none")
-
-    @classmethod
-    def everything(cls) -> Scope:
-        return cls(cls.ALL)
-
-    @classmethod
-    def datacenter(cls, datacenter_id: str) -> Scope:
-        return cls(cls.DATACENTER, datacenter_id)
-
-    @classmethod
-    def cluster(cls, cluster_id: str) -> Scope:
-        return cls(cls.CLUSTER, cluster_id)
-
-    @property
-    def label(self) -> str:
-        return self.kind if self.kind == self.ALL else f"{self.kind}:{self.id}"
-
-    @classmethod
-    def from_label(cls, label: str) -> Scope:
-        kind, _, scope_id = label.partition(":")
-        return cls(kind, scope_id)
-
-
-@dataclass
-class Snapshot:
-    """One scope's inventory as plain data. Lists are keyed by the owner's managed object id."""
-
-    scope: Scope
-    datacenters: list[dict] = field(default_factory=list)
-    clusters: dict[str, list[dict]] = field(default_factory=dict)  # datacenter id -> clusters
-    resources: dict[str, dict] = field(default_factory=dict)  # cluster id -> pools, datastores, networks
-    templates: dict[str, list[dict]] = field(default_factory=dict)  # datacenter id -> templates
-    vms: dict[str, list[dict]] = field(default_factory=dict)  # datacenter id -> VMs
-    folders: dict[str, list[dict]] = field(default_factory=dict)  # datacenter id -> VM folders
-    soap_calls: int = 0
-
-    def counts(self) -> dict[str, int]:
-        def total(groups: dict[str, list[dict]]) -> int:
-            return sum(len(items) for items in groups.values())
-
-        return {
-            "datacenters": len(self.datacenters),
-            "clusters": total(self.clusters),
-            "resource_pools": sum(len(r["resource_pools"]) for r in self.resources.values()),
-            "datastores": len({d["id"] for r in self.resources.values() for d in r["datastores"]}),
-            "networks": len({n["id"] for r in self.resources.values() for n in r["networks"]}),
-            "folders": total(self.folders),
-            "templates": total(self.templates),
-            "vms": total(self.vms),
-        }
-
-
-# --- Names -------------------------------------------------------------------------------------
-
-_VCENTER_ESCAPE = re.compile(r"%(2[fF]|5[cC]|25)")
-_UNESCAPED = {"2f": "/", "5c": "\\", "25": "%"}
-
-
-def display_name(raw: str) -> str:
-    """A name as people typed it: vCenter returns `/`, `\\` and `%` as %2f, %5c and %25."""
-    return _VCENTER_ESCAPE.sub(lambda m: _UNESCAPED[m.group(1).lower()], raw)
-
-
-def path_segment(name: str) -> str:
-    """A display name escaped for an inventory path (the form vCenter and Terraform expect)."""
-    return name.replace("%", "%25").replace("/", "%2f").replace("\\", "%5c")
-
-
-# --- Session -----------------------------------------------------------------------------------
+# --- Settings ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class VCenterConfig:
+    """How to reach vCenter: the VSPHERE_* settings, unless a caller (a test, the benchmark) brings its own."""
+
     server: str
     user: str
     password: str
@@ -144,14 +60,8 @@ class VCenterConfig:
 
     @classmethod
     def from_settings(cls) -> VCenterConfig:
-        return cls(
-            server=settings.VSPHERE_SERVER,
-            user=settings.VSPHERE_USER,
-            password=settings.VSPHERE_PASSWORD,
-            allow_unverified_ssl=settings.VSPHERE_ALLOW_UNVERIFIED_SSL,
-            timeout=settings.VSPHERE_TIMEOUT,
-            page_size=settings.VSPHERE_PAGE_SIZE,
-        )
+        """The VSPHERE_* settings, read once (again after a test overrides one of them)."""
+        return _config_from_settings()
 
     def __repr__(self) -> str:  # never show the password
         return f"VCenterConfig(server={self.server!r}, user={self.user!r})"
@@ -159,14 +69,71 @@ class VCenterConfig:
     def host_and_port(self) -> tuple[str, int]:
         if not self.server:
             raise VCenterError("VSPHERE_SERVER is not set: vmprov does not know which vCenter to read")
-        parts = urlsplit(self.server if "//" in self.server else f"//{self.server}")
+        return _host_and_port(self.server)
+
+
+def _host_and_port(server: str) -> tuple[str, int]:
+    parts = urlsplit(server if "//" in server else f"//{server}")
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise VCenterError(f"VSPHERE_SERVER {server!r} has an invalid port") from None
+    if not parts.hostname:
+        raise VCenterError(f"VSPHERE_SERVER {server!r} names no host")
+    return parts.hostname, port
+
+
+@functools.cache
+def _config_from_settings() -> VCenterConfig:
+    return VCenterConfig(
+        server=settings.VSPHERE_SERVER,
+        user=settings.VSPHERE_USER,
+        password=settings.VSPHERE_PASSWORD,
+        allow_unverified_ssl=settings.VSPHERE_ALLOW_UNVERIFIED_SSL,
+        timeout=settings.VSPHERE_TIMEOUT,
+        page_size=settings.VSPHERE_PAGE_SIZE,
+    )
+
+
+@receiver(setting_changed)
+def _forget_config(setting: str, **kwargs: Any) -> None:
+    if setting.startswith("VSPHERE_"):
+        _config_from_settings.cache_clear()
+
+
+def settings_problems() -> list[str]:
+    """What is wrong with the VSPHERE_* settings, for a system check; never raises.
+
+    An empty VSPHERE_SERVER is not a problem: vmprov runs without a vCenter (a demo, or not set up yet) and every
+    refresh then fails saying so. Once a server is set, these are: a server that names no host or has an invalid
+    port, an empty user or password, a timeout that is not a positive number of seconds, a page size that is not a
+    positive whole number, and VSPHERE_ALLOW_UNVERIFIED_SSL that is not true or false.
+    """
+    problems = []
+    server = getattr(settings, "VSPHERE_SERVER", "")
+    if not isinstance(server, str):
+        return [f"VSPHERE_SERVER must be a host name or URL, not {type(server).__name__}"]
+    if server:
         try:
-            port = parts.port or 443
-        except ValueError:
-            raise VCenterError(f"VSPHERE_SERVER {self.server!r} has an invalid port") from None
-        if not parts.hostname:
-            raise VCenterError(f"VSPHERE_SERVER {self.server!r} names no host")
-        return parts.hostname, port
+            _host_and_port(server)
+        except VCenterError as error:
+            problems.append(str(error))
+        for name in ("VSPHERE_USER", "VSPHERE_PASSWORD"):
+            value = getattr(settings, name, "")
+            if not isinstance(value, str) or not value:
+                problems.append(f"{name} is empty: vCenter {server} needs it to log in")
+    timeout = getattr(settings, "VSPHERE_TIMEOUT", None)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        problems.append(f"VSPHERE_TIMEOUT must be a positive number of seconds, not {timeout!r}")
+    page_size = getattr(settings, "VSPHERE_PAGE_SIZE", None)
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        problems.append(f"VSPHERE_PAGE_SIZE must be a positive whole number of objects, not {page_size!r}")
+    if not isinstance(getattr(settings, "VSPHERE_ALLOW_UNVERIFIED_SSL", None), bool):
+        problems.append("VSPHERE_ALLOW_UNVERIFIED_SSL must be true or false")
+    return problems
+
+
+# --- Session -----------------------------------------------------------------------------------
 
 
 class SoapCallCounter:
@@ -210,6 +177,7 @@ _NETWORK_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
 
 
 def describe_fault(error: BaseException) -> str:
+    """A vCenter fault or a network error in a few words for people."""
     if isinstance(error, vmodl.MethodFault):
         return error.msg or type(error).__name__.rsplit(".", 1)[-1]
     return str(error) or type(error).__name__
@@ -296,20 +264,26 @@ _PROPERTIES: dict[type, list[str]] = {
 _TEMPLATE_PROPERTIES = ["config.hardware.device", "config.firmware"]
 
 
-@dataclass
-class Entity:
-    """One managed object as the PropertyCollector returned it."""
+# Kept as vCenter's objects: builder.hardware reads the devices by attribute.
+_DEVICE_PROPERTIES = {"config.hardware.device"}
 
-    kind: str  # pyVmomi type name without its namespace, e.g. "ClusterComputeResource"
-    id: str
-    props: dict[str, Any]
 
-    def ref(self, name: str) -> str | None:
-        value = self.props.get(name)
-        return value._moId if value is not None else None
-
-    def refs(self, name: str) -> list[str]:
-        return [item._moId for item in self.props.get(name) or []]
+def _plain(name: str, value: Any) -> Any:
+    """A property value as the builder takes it: a managed object becomes its id, a list a list, vCenter's
+    strings and enums plain strings; tags become their keys and a guest's NICs their addresses."""
+    if name in _DEVICE_PROPERTIES:
+        return list(value or [])
+    if name == "tag":
+        return [tag.key for tag in value or []]
+    if name == "guest.net":
+        return [address for nic in value or [] for address in nic.ipAddress or []]
+    if isinstance(value, ManagedObject):
+        return value._moId
+    if isinstance(value, list):
+        return [_plain(name, item) for item in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
 
 
 def _kind(obj: Any) -> str:
@@ -322,7 +296,7 @@ def retrieve(session: Session, spec: Any) -> Iterator[Entity]:
     result = collector.RetrievePropertiesEx([spec], PropertyCollector.RetrieveOptions(maxObjects=session.page_size))
     while result is not None:
         for content in result.objects or []:
-            props = {prop.name: prop.val for prop in content.propSet or []}
+            props = {prop.name: _plain(prop.name, prop.val) for prop in content.propSet or []}
             for missing in content.missingSet or []:
                 # e.g. NoPermission on one property: leave it out, as if unset.
                 logger.debug("vCenter left out %s of %s: %s", missing.path, content.obj._moId, missing.fault)
@@ -388,290 +362,4 @@ def collect(session: Session, scope: Scope) -> Snapshot:
         for entity in entities:
             entity.props.update(details.get(entity.id, {}))
 
-    snapshot = build_snapshot(scope, entities)
-    snapshot.soap_calls = session.counter.calls
-    return snapshot
-
-
-# --- From entities to a snapshot (pure) --------------------------------------------------------
-
-_NIC_TYPES = {
-    "VirtualVmxnet3": "vmxnet3",
-    "VirtualVmxnet3Vrdma": "vmxnet3vrdma",
-    "VirtualVmxnet2": "vmxnet2",
-    "VirtualE1000": "e1000",
-    "VirtualE1000e": "e1000e",
-    "VirtualPCNet32": "pcnet32",
-    "VirtualSriovEthernetCard": "sriov",
-}
-_SCSI_TYPES = {
-    "ParaVirtualSCSIController": "pvscsi",
-    "VirtualLsiLogicController": "lsilogic",
-    "VirtualLsiLogicSASController": "lsilogic-sas",
-    "VirtualBusLogicController": "buslogic",
-}
-_NETWORK_TYPES = {
-    "Network": "standard",
-    "DistributedVirtualPortgroup": "distributed",
-    "OpaqueNetwork": "opaque",
-}
-
-
-# The vsphere provider numbers SCSI disks across buses, 15 per bus: each bus has 16 slots, one of them (7 unless
-# the controller says otherwise) the controller's own.
-_PROVIDER_UNITS_PER_BUS = 15
-_SCSI_CONTROLLER_SLOT = 7
-
-
-def _device_kind(device: Any) -> str:
-    return type(device).__name__.rsplit(".", 1)[-1]
-
-
-def provider_unit_number(scsi_unit: int | None, bus: int, controller_slot: int | None = None) -> int | None:
-    """The vsphere provider's `unit_number` of a disk at SCSI `bus`:`scsi_unit`, as its findControllerInfo reads a
-    disk: units above the controller's own slot move down one, then 15 per bus (SCSI0:8 is 7, SCSI1:0 is 15)."""
-    if scsi_unit is None:
-        return None
-    slot = _SCSI_CONTROLLER_SLOT if controller_slot is None else controller_slot
-    return bus * _PROVIDER_UNITS_PER_BUS + (scsi_unit - 1 if scsi_unit > slot else scsi_unit)
-
-
-def template_hardware(devices: Iterable[Any]) -> dict[str, Any]:
-    """Disks, NIC types and SCSI controllers of a template, as the Terraform clone needs them.
-
-    A disk's `unit_number` is the provider's bus-wide number (see provider_unit_number), found through the disk's
-    `controllerKey`; `scsi_controller_count` is the highest bus with a disk + 1, since the provider only looks at
-    disks on buses below it. A disk whose controller is not a SCSI controller in the list counts as on bus 0.
-    """
-    devices = list(devices or [])
-    scsi_controllers = {
-        getattr(device, "key", None): device for device in devices if _device_kind(device) in _SCSI_TYPES
-    }
-    disks, nic_types, scsi_types, buses = [], [], [], [0]
-    for device in devices:
-        kind = _device_kind(device)
-        if kind == "VirtualDisk":
-            controller = scsi_controllers.get(getattr(device, "controllerKey", None))
-            bus = int(getattr(controller, "busNumber", 0) or 0)
-            buses.append(bus)
-            backing = getattr(device, "backing", None)
-            label = getattr(getattr(device, "deviceInfo", None), "label", None) or f"disk{len(disks)}"
-            capacity_kb = getattr(device, "capacityInKB", 0) or 0
-            unit_number = provider_unit_number(
-                getattr(device, "unitNumber", None), bus, getattr(controller, "scsiCtlrUnitNumber", None)
-            )
-            disks.append(
-                {
-                    "label": label,
-                    "unit_number": unit_number,
-                    "size_gb": math.ceil(capacity_kb / (1024 * 1024)),
-                    "thin": bool(getattr(backing, "thinProvisioned", False)),
-                    "eagerly_scrub": bool(getattr(backing, "eagerlyScrub", False)),
-                }
-            )
-        elif kind in _NIC_TYPES:
-            nic_types.append(_NIC_TYPES[kind])
-        elif kind in _SCSI_TYPES:
-            scsi_types.append(_SCSI_TYPES[kind])
-    # The order the clone needs: the provider matches disk blocks to the template's disks by unit number.
-    disks.sort(key=lambda d: (d["unit_number"] is None, d["unit_number"] or 0))
-    return {
-        "disks": disks,
-        "nic_types": nic_types,
-        "scsi_type": scsi_types[0] if scsi_types else "pvscsi",
-        "scsi_controller_count": max(buses) + 1,
-    }
-
-
-def _guest_addresses(props: dict[str, Any]) -> list[str]:
-    addresses = {props["guest.ipAddress"]} if props.get("guest.ipAddress") else set()
-    for nic in props.get("guest.net") or []:
-        addresses.update(address for address in (getattr(nic, "ipAddress", None) or []) if address)
-    return sorted(addresses)
-
-
-def _is_uplink(entity: Entity) -> bool:
-    if entity.props.get("config.uplink"):
-        return True
-    return any(getattr(tag, "key", "") == "SYSTEM/DVS.UPLINKPG" for tag in entity.props.get("tag") or [])
-
-
-def build_snapshot(scope: Scope, entities: Iterable[Entity]) -> Snapshot:
-    by_id: dict[str, Entity] = {}
-    for entity in entities:
-        # The same object can arrive twice (a datacenter lists a network twice); merge.
-        if entity.id in by_id:
-            by_id[entity.id].props.update(entity.props)
-        else:
-            by_id[entity.id] = entity
-
-    def of_kind(*kinds: str) -> list[Entity]:
-        return sorted((e for e in by_id.values() if e.kind in kinds), key=lambda e: (name(e), e.id))
-
-    def name(entity: Entity) -> str:
-        return display_name(entity.props.get("name") or entity.id)
-
-    def ancestor(entity_id: str | None, kinds: set[str]) -> Entity | None:
-        seen = set()
-        while entity_id and entity_id not in seen:
-            seen.add(entity_id)
-            current = by_id.get(entity_id)
-            if current is None:
-                return None
-            if current.kind in kinds:
-                return current
-            entity_id = current.ref("parent")
-        return None
-
-    def datacenter_of(entity: Entity) -> str | None:
-        found = ancestor(entity.ref("parent"), {"Datacenter"})
-        if found is None and entity.kind == "VirtualMachine":
-            # A VM in a vApp has no parent folder; its host's cluster tells the datacenter.
-            host = by_id.get(entity.ref("runtime.host") or "")
-            if host is not None:
-                found = ancestor(host.ref("parent"), {"Datacenter"})
-        return found.id if found else None
-
-    snapshot = Snapshot(scope=scope)
-    datacenter_ids = set()
-    for datacenter in of_kind("Datacenter"):
-        snapshot.datacenters.append({"id": datacenter.id, "name": name(datacenter)})
-        datacenter_ids.add(datacenter.id)
-
-    clusters = of_kind("ClusterComputeResource")
-    for cluster in clusters:
-        datacenter_id = datacenter_of(cluster)
-        if datacenter_id is None:
-            continue
-        hosts = [by_id[h] for h in cluster.refs("host") if h in by_id]
-        snapshot.clusters.setdefault(datacenter_id, []).append(
-            {
-                "id": cluster.id,
-                "name": name(cluster),
-                "datacenter_id": datacenter_id,
-                "hosts": [
-                    {
-                        "id": h.id,
-                        "name": name(h),
-                        "connection_state": str(h.props.get("runtime.connectionState") or ""),
-                        "maintenance_mode": bool(h.props.get("runtime.inMaintenanceMode")),
-                    }
-                    for h in sorted(hosts, key=name)
-                ],
-            }
-        )
-        snapshot.resources[cluster.id] = {
-            "cluster": {"id": cluster.id, "name": name(cluster)},
-            "datacenter_id": datacenter_id,
-            "resource_pools": [],
-            "datastores": [],
-            "networks": [],
-        }
-
-    for pool in of_kind("ResourcePool"):
-        owner = pool.ref("owner")
-        if owner not in snapshot.resources:
-            continue  # a standalone host's pool, or a vApp
-        segments, current = [], pool
-        while current is not None and current.kind in {"ResourcePool", "VirtualApp"}:
-            segments.append(path_segment(name(current)))
-            current = by_id.get(current.ref("parent") or "")
-        snapshot.resources[owner]["resource_pools"].append(
-            {"id": pool.id, "name": name(pool), "path": "/".join(reversed(segments))}
-        )
-
-    for cluster in clusters:
-        if cluster.id not in snapshot.resources:
-            continue
-        resources = snapshot.resources[cluster.id]
-        for datastore_id in dict.fromkeys(cluster.refs("datastore")):
-            datastore = by_id.get(datastore_id)
-            if datastore is None:
-                continue
-            resources["datastores"].append(
-                {
-                    "id": datastore.id,
-                    "name": name(datastore),
-                    "capacity": int(datastore.props.get("summary.capacity") or 0),
-                    "free_space": int(datastore.props.get("summary.freeSpace") or 0),
-                    "accessible": bool(datastore.props.get("summary.accessible")),
-                    "maintenance_mode": str(datastore.props.get("summary.maintenanceMode") or "normal"),
-                    "type": str(datastore.props.get("summary.type") or ""),
-                }
-            )
-        for network_id in dict.fromkeys(cluster.refs("network")):
-            network = by_id.get(network_id)
-            if network is None or _is_uplink(network):
-                continue
-            resources["networks"].append(
-                {
-                    "id": network.id,
-                    "name": name(network),
-                    "type": _NETWORK_TYPES.get(network.kind, "standard"),
-                }
-            )
-        resources["datastores"].sort(key=lambda d: (d["name"], d["id"]))
-        resources["networks"].sort(key=lambda n: (n["name"], n["id"]))
-
-    vm_roots = {d.id: d.ref("vmFolder") for d in of_kind("Datacenter")}
-    for folder in of_kind("Folder"):
-        if "VirtualMachine" not in (folder.props.get("childType") or []):
-            continue
-        datacenter_id = datacenter_of(folder)
-        if datacenter_id is None:
-            continue
-        segments, current = [], folder
-        while current is not None and current.kind == "Folder" and current.id != vm_roots.get(datacenter_id):
-            segments.append(path_segment(name(current)))
-            current = by_id.get(current.ref("parent") or "")
-        snapshot.folders.setdefault(datacenter_id, []).append(
-            {"id": folder.id, "name": name(folder), "path": "/".join(reversed(segments))}
-        )
-
-    cluster_of_host = {h: c.id for c in clusters for h in c.refs("host")}
-    for vm in of_kind("VirtualMachine"):
-        datacenter_id = datacenter_of(vm)
-        if datacenter_id is None:
-            continue
-        host_id = vm.ref("runtime.host")
-        common = {
-            "id": vm.id,
-            "name": name(vm),
-            "datacenter_id": datacenter_id,
-            "host_id": host_id,
-            "cluster_id": cluster_of_host.get(host_id or ""),
-            "folder_id": vm.ref("parent"),
-        }
-        if vm.props.get("config.template"):
-            snapshot.templates.setdefault(datacenter_id, []).append(
-                {
-                    **common,
-                    "uuid": vm.props.get("config.uuid") or "",
-                    "guest_id": vm.props.get("config.guestId") or "",
-                    "num_cpus": int(vm.props.get("config.hardware.numCPU") or 0),
-                    "memory_mb": int(vm.props.get("config.hardware.memoryMB") or 0),
-                    "firmware": vm.props.get("config.firmware") or "bios",
-                    **template_hardware(vm.props.get("config.hardware.device")),
-                }
-            )
-        else:
-            snapshot.vms.setdefault(datacenter_id, []).append(
-                {
-                    **common,
-                    # config.uuid is the vsphere provider's resource id: delivery finds the VM by it.
-                    "uuid": vm.props.get("config.uuid") or "",
-                    "instance_uuid": vm.props.get("config.instanceUuid") or "",
-                    "power_state": str(vm.props.get("runtime.powerState") or ""),
-                    "ip_addresses": _guest_addresses(vm.props),
-                }
-            )
-
-    if scope.kind == Scope.ALL:
-        # Every datacenter has its lists, even when empty, so "empty" is told apart from "not cached".
-        for datacenter_id in datacenter_ids:
-            for groups in (snapshot.clusters, snapshot.templates, snapshot.vms, snapshot.folders):
-                groups.setdefault(datacenter_id, [])
-    elif scope.kind == Scope.DATACENTER:
-        for groups in (snapshot.clusters, snapshot.templates, snapshot.vms, snapshot.folders):
-            groups.setdefault(scope.id, [])
-    return snapshot
+    return build_snapshot(scope, entities)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from inventory import cache, catalog
+from inventory import catalog
 from provisioning.choices import IpMode
 from provisioning.models import VMRequest
 
@@ -97,7 +97,7 @@ class VMRequestForm(forms.Form):
             self._clean_placement(data)
         except catalog.NotFound as error:
             raise ValidationError(f"The vSphere inventory changed while checking this request: {error}.") from None
-        except (catalog.Unavailable, cache.CacheUnavailable) as error:
+        except catalog.Unavailable as error:
             raise ValidationError(
                 f"The vSphere inventory cannot be read right now, so nothing was saved: {error}"
             ) from None

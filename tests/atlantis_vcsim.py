@@ -15,7 +15,7 @@ from typing import Any
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from inventory.vsphere import display_name, path_segment
+from inventory.snapshot import display_name, path_segment
 from tests.vcenter_admin import admin_session
 
 APPLY_COMPLETE = "Apply complete! Resources: 1 added, 0 changed, 0 destroyed."

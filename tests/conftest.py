@@ -4,20 +4,19 @@ import pytest
 from django.conf import settings as django_settings
 from django_redis import get_redis_connection
 
-from inventory.cache import breaker
+from inventory import cache
 from tests.settings import FAKE_REDIS_URL
 from vcsim import start_redis, start_vcsim
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache_state():
+def _fresh_cache_state(monkeypatch):
     """Every test starts with an empty fake Redis and a closed circuit breaker."""
     from inventory import tasks
 
-    breaker.reset()
+    monkeypatch.setattr(cache, "breaker", cache.CircuitBreaker())
     tasks._recent_claims.clear()
     yield
-    breaker.reset()
     tasks._recent_claims.clear()
     if django_settings.CACHES["default"]["LOCATION"] == FAKE_REDIS_URL:
         get_redis_connection("default").flushall()  # the fake server only

@@ -1,6 +1,6 @@
 """A small inventory snapshot, built by hand, for tests that need cached data without vcsim."""
 
-from inventory.vsphere import Scope, Snapshot
+from inventory.snapshot import Scope, Snapshot
 
 
 def sample_snapshot(generation: str = "a", scope: Scope | None = None) -> Snapshot:

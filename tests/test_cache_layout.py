@@ -11,7 +11,7 @@ import pytest
 from django_redis import get_redis_connection
 
 from inventory import cache
-from inventory.vsphere import Scope
+from inventory.snapshot import Scope
 from tests.inventory_data import sample_snapshot
 
 
@@ -58,13 +58,13 @@ def test_hierarchical_keys_and_templates_get_their_own_ttl(redis_client, setting
     assert not redis_client.keys("vmprov:inventory:tmp:*"), "no temporary key is left behind"
 
 
-def test_reading_returns_items_freshness_and_ttl(redis_client):
+def test_reading_returns_items_and_freshness(redis_client):
     cache.write_snapshot(sample_snapshot(), fetched_at=time.time() - 30)
-    datacenters, missing = cache.read_hashes(cache.datacenters_key(), cache.datacenter_key("datacenter-9", "vms"))
-    assert missing is None
+    datacenters = cache.read_hash(cache.datacenters_key())
+    assert cache.read_hash(cache.datacenter_key("datacenter-9", "vms")) is None
     assert set(datacenters.items) == {"datacenter-2", "datacenter-3"}
     assert 29 <= datacenters.age() <= 40
-    assert datacenters.ttl > 0 and datacenters.error is None
+    assert datacenters.error is None
     grouped = cache.resources_from(cache.read_hash(cache.resources_key("domain-c7")))
     assert [p["path"] for p in grouped["resource_pools"]] == ["Resources", "Resources/web"]
     assert [d["name"] for d in grouped["datastores"]] == ["ds-down", "ds-fast", "ds-maint"]
@@ -89,6 +89,17 @@ def test_a_refresh_replaces_removed_objects_and_scopes(redis_client):
     assert len(networks) == 1
 
 
+def read_at_once(client, *keys: str) -> list[dict[str, dict]]:
+    """Several hashes in one MULTI/EXEC (all from the same moment), as objects by field without _meta/_error."""
+    pipe = client.pipeline(transaction=True)
+    for key in keys:
+        pipe.hgetall(key)
+    return [
+        {field.decode(): json.loads(value) for field, value in raw.items() if field.decode() not in {"_meta", "_error"}}
+        for raw in pipe.execute()
+    ]
+
+
 def test_readers_never_see_half_old_half_new_data(real_redis):
     """Writers alternate two generations; a reader in a tight loop must always see one generation."""
     cache.write_snapshot(sample_snapshot("a"))
@@ -97,14 +108,14 @@ def test_readers_never_see_half_old_half_new_data(real_redis):
 
     def reader():
         while not stop.is_set():
-            hashes = cache.read_hashes(
+            hashes = read_at_once(
+                real_redis,
                 cache.datacenters_key(),
                 cache.datacenter_key("datacenter-2", "clusters"),
                 cache.resources_key("domain-c7"),
                 cache.datacenter_key("datacenter-2", "templates"),
             )
-            generations = {item["generation"] for h in hashes for item in h.items.values() if "generation" in item}
-            generations |= {item["generation"] for group in cache.resources_from(hashes[2]).values() for item in group}
+            generations = {item["generation"] for objects in hashes for item in objects.values()}
             if len(generations) != 1:
                 mixed.append(generations)
             reads[0] += 1

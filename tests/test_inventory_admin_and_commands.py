@@ -28,7 +28,7 @@ def test_warm_cache_fills_the_cache_and_prints_a_summary(vcenter, real_redis, ca
 
 @pytest.mark.vcsim
 def test_warm_cache_waits_for_a_refresh_already_running(vcenter, real_redis, settings):
-    from inventory.vsphere import Scope
+    from inventory.snapshot import Scope
 
     with cache.refresh_lock(Scope.everything()), pytest.raises(CommandError, match="another refresh held the lock"):
         call_command("warm_cache", wait=0.3)

@@ -14,10 +14,11 @@ from django_q.models import OrmQ
 from django_redis import get_redis_connection
 
 from inventory import cache, catalog, tasks, vsphere
+from inventory import refresh as refresher
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.refresh import refresh
-from inventory.vsphere import Scope
+from inventory.snapshot import Scope
 from tests.inventory_data import sample_snapshot
 from vcsim import free_port
 
@@ -34,7 +35,7 @@ def test_a_cold_miss_waiter_answers_with_the_outcome_of_the_collection_it_waited
 ):
     settings.VSPHERE_SERVER = f"127.0.0.1:{free_port()}"  # a waiter that collected on its own would fail otherwise
     waiting = threading.Event()
-    collect_or_skip = catalog.refresh
+    collect_or_skip = refresher.refresh
 
     def signal_when_skipped(*args, **kwargs):
         run = collect_or_skip(*args, **kwargs)
@@ -42,7 +43,7 @@ def test_a_cold_miss_waiter_answers_with_the_outcome_of_the_collection_it_waited
             waiting.set()
         return run
 
-    monkeypatch.setattr(catalog, "refresh", signal_when_skipped)
+    monkeypatch.setattr(refresher, "refresh", signal_when_skipped)  # the catalog imports it when it collects
     answers = []
 
     def ask():

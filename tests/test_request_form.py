@@ -1,5 +1,7 @@
 """The VM request form and pages: validation against the inventory, hostile input, history, permissions."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
@@ -314,3 +316,20 @@ def test_transitions_are_claimed_once(requester, warm):
     with pytest.raises(TransitionRefused, match="cannot go from pushing to ready"):
         vm_request.transition(RequestStatus.READY)
     assert [e.message for e in vm_request.events.all()] == ["worker A"]
+
+
+def test_the_form_page_tells_its_script_where_each_inventory_list_is(logged_in, warm):
+    page = logged_in.get("/requests/new/").content.decode()
+    urls = dict(re.findall(r'data-(\w+)-url="([^"]+)"', page))
+    assert set(urls) == {"datacenters", "clusters", "folders", "templates", "resources"}
+
+    for name, owner in [
+        ("datacenters", ""),
+        ("clusters", "datacenter-2"),
+        ("folders", "datacenter-2"),
+        ("templates", "datacenter-2"),
+        ("resources", "domain-c7"),
+    ]:
+        response = logged_in.get(urls[name].replace("__id__", owner))
+        assert response.status_code == 200, (name, urls[name])
+        assert response.json()[name if name != "resources" else "resource_pools"]

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from inventory import vsphere
-from inventory.vsphere import Scope, VCenterConfig, VCenterError, VCenterObjectNotFound
+from inventory.snapshot import Scope, VCenterError, VCenterObjectNotFound
+from inventory.vsphere import VCenterConfig
 from tests.vcenter_admin import admin_session, count_entities, create_pool, find, rename, vim
 
 pytestmark = pytest.mark.vcsim

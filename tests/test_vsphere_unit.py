@@ -1,4 +1,4 @@
-"""Pure parts of the collector: paging, names, and building a snapshot from partial results."""
+"""The collector's I/O without a vCenter: paging, plain values at the edge, settings, timeouts."""
 
 import socket
 import threading
@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from inventory import vsphere
-from inventory.vsphere import Entity, Scope, VCenterConfig, VCenterError, build_snapshot, display_name
+from inventory.snapshot import VCenterError
+from inventory.vsphere import VCenterConfig
 
 
 class FakeRef:
@@ -69,158 +70,34 @@ def test_retrieve_makes_one_call_when_everything_fits_a_page():
     assert len(collector.calls) == 1
 
 
-@pytest.mark.parametrize(
-    ("raw", "shown"),
-    [
-        ("prod%2fweb", "prod/web"),
-        ("C:%5cdata", "C:\\data"),
-        ("50%25 off", "50% off"),
-        ("%252f", "%2f"),  # an escaped "%" followed by "2f" stays literal
-        ("plain name", "plain name"),
-        ('ünïcödé "quoted"', 'ünïcödé "quoted"'),
-    ],
-)
-def test_vcenter_escapes_are_undone_for_display(raw, shown):
-    assert display_name(raw) == shown
+def test_retrieve_hands_out_plain_values_and_keeps_only_device_objects():
+    from pyVmomi import vim
 
-
-def test_path_segments_escape_what_vcenter_escapes():
-    assert vsphere.path_segment("a/b\\c%d") == "a%2fb%5cc%25d"
-    assert display_name(vsphere.path_segment("a/b\\c%d")) == "a/b\\c%d"
-
-
-def ref(mo_id):
-    return FakeRef(mo_id)
-
-
-def test_a_snapshot_is_built_from_escaped_names_and_missing_properties():
-    entities = [
-        Entity("Folder", "group-d1", {"name": "Datacenters"}),
-        Entity(
-            "Datacenter", "datacenter-2", {"name": "site%2fa", "parent": ref("group-d1"), "vmFolder": ref("group-v3")}
-        ),
-        Entity(
-            "Folder",
-            "group-v3",
-            {"name": "vm", "parent": ref("datacenter-2"), "childType": ["Folder", "VirtualMachine"]},
-        ),
-        Entity(
-            "Folder", "group-v9", {"name": "web%2fapps", "parent": ref("group-v3"), "childType": ["VirtualMachine"]}
-        ),
-        Entity("Folder", "group-h4", {"name": "host", "parent": ref("datacenter-2"), "childType": ["ComputeResource"]}),
-        Entity(
-            "ClusterComputeResource",
-            "domain-c7",
-            # "network" is missing, as with NoPermission on a real vCenter
-            {"name": "c%5c1", "parent": ref("group-h4"), "host": [ref("host-1")], "datastore": [ref("datastore-1")]},
-        ),
-        Entity("HostSystem", "host-1", {"name": "esx1", "parent": ref("domain-c7")}),
-        Entity(
-            "ResourcePool", "resgroup-8", {"name": "Resources", "parent": ref("domain-c7"), "owner": ref("domain-c7")}
-        ),
-        Entity("Datastore", "datastore-1", {"name": "ds 1"}),  # summary.* all missing
-        Entity(
-            "VirtualMachine",
+    disk = vim.vm.device.VirtualDisk(key=2000)
+    nic = vim.vm.GuestInfo.NicInfo(ipAddress=["10.0.0.5", "fe80::1"])
+    tag = vim.Tag(key="SYSTEM/DVS.UPLINKPG")
+    objects = [
+        content(
             "vm-1",
-            {"name": "db%252", "parent": ref("group-v9"), "runtime.host": ref("host-1")},  # no config at all
+            parent=vim.Folder("group-v3"),
+            **{
+                "runtime.powerState": vim.VirtualMachine.PowerState.poweredOn,
+                "guest.net": [nic, vim.vm.GuestInfo.NicInfo()],
+                "config.hardware.device": [disk],
+            },
         ),
+        content("domain-c7", host=[vim.HostSystem("host-1"), vim.HostSystem("host-2")], name="c1"),
+        content("dvportgroup-9", tag=[tag], **{"config.uplink": True}),
     ]
-    snapshot = build_snapshot(Scope.everything(), entities)
 
-    assert snapshot.datacenters == [{"id": "datacenter-2", "name": "site/a"}]
-    assert snapshot.clusters["datacenter-2"][0]["name"] == "c\\1"
-    resources = snapshot.resources["domain-c7"]
-    assert resources["networks"] == []
-    assert resources["datastores"] == [
-        {
-            "id": "datastore-1",
-            "name": "ds 1",
-            "capacity": 0,
-            "free_space": 0,
-            "accessible": False,
-            "maintenance_mode": "normal",
-            "type": "",
-        }
-    ]
-    assert {f["path"] for f in snapshot.folders["datacenter-2"]} == {"", "web%2fapps"}
-    vm = snapshot.vms["datacenter-2"][0]
-    assert vm["name"] == "db%2" and vm["instance_uuid"] == "" and vm["ip_addresses"] == []
-    assert vm["uuid"] == ""
-    assert vm["cluster_id"] == "domain-c7"
-    assert snapshot.templates == {"datacenter-2": []}
+    vm, cluster, portgroup = vsphere.retrieve(fake_session(PagingCollector(objects, page=10), 10), spec=None)
 
-
-def test_template_hardware_reads_disks_nics_and_controller():
-    from pyVmomi import vim
-
-    disk = vim.vm.device.VirtualDisk(
-        key=2000,
-        unitNumber=0,
-        capacityInKB=20 * 1024 * 1024 + 1,
-        deviceInfo=vim.Description(label="Hard disk 1", summary=""),
-        backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(thinProvisioned=True, diskMode="persistent"),
-    )
-    devices = [vim.vm.device.ParaVirtualSCSIController(key=1000), disk, vim.vm.device.VirtualVmxnet3(key=4000)]
-    hardware = vsphere.template_hardware(devices)
-    assert hardware == {
-        "disks": [{"label": "Hard disk 1", "unit_number": 0, "size_gb": 21, "thin": True, "eagerly_scrub": False}],
-        "nic_types": ["vmxnet3"],
-        "scsi_type": "pvscsi",
-        "scsi_controller_count": 1,
-    }
-
-
-def scsi_disk(label, controller_key, unit, size_gb=10):
-    from pyVmomi import vim
-
-    return vim.vm.device.VirtualDisk(
-        key=2000 + controller_key + unit,
-        controllerKey=controller_key,
-        unitNumber=unit,
-        capacityInKB=size_gb * 1024 * 1024,
-        deviceInfo=vim.Description(label=label, summary=""),
-        backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(thinProvisioned=True, diskMode="persistent"),
-    )
-
-
-def test_template_hardware_numbers_disks_across_scsi_controllers_as_the_provider_does():
-    """The vsphere provider's disk unit_number is bus-wide: 15 per bus, the controller's own slot (7) skipped."""
-    from pyVmomi import vim
-
-    devices = [
-        # Listed out of order, as a device list may be; keys are not bus numbers.
-        scsi_disk("Hard disk 4", 1001, 0, size_gb=40),
-        vim.vm.device.ParaVirtualSCSIController(key=1001, busNumber=1, scsiCtlrUnitNumber=7),
-        scsi_disk("Hard disk 3", 1000, 8, size_gb=30),
-        scsi_disk("Hard disk 1", 1000, 0, size_gb=10),
-        vim.vm.device.ParaVirtualSCSIController(key=1000, busNumber=0, scsiCtlrUnitNumber=7),
-        scsi_disk("Hard disk 5", 1001, 9, size_gb=50),
-        scsi_disk("Hard disk 2", 1000, 1, size_gb=20),
-    ]
-    hardware = vsphere.template_hardware(devices)
-    assert [(d["label"], d["unit_number"], d["size_gb"]) for d in hardware["disks"]] == [
-        ("Hard disk 1", 0, 10),
-        ("Hard disk 2", 1, 20),
-        ("Hard disk 3", 7, 30),  # SCSI0:8: unit 7 is the controller, so the provider counts 8 as 7
-        ("Hard disk 4", 15, 40),  # SCSI1:0
-        ("Hard disk 5", 23, 50),  # SCSI1:9
-    ]
-    assert hardware["scsi_controller_count"] == 2
-
-
-def test_template_hardware_counts_controllers_up_to_the_highest_bus_with_a_disk():
-    from pyVmomi import vim
-
-    devices = [
-        vim.vm.device.ParaVirtualSCSIController(key=1000, busNumber=0),
-        vim.vm.device.ParaVirtualSCSIController(key=1002, busNumber=2),
-        vim.vm.device.ParaVirtualSCSIController(key=1003, busNumber=3),  # no disk on it: not counted
-        scsi_disk("Hard disk 1", 1000, 0),
-        scsi_disk("Hard disk 2", 1002, 3),
-    ]
-    hardware = vsphere.template_hardware(devices)
-    assert [d["unit_number"] for d in hardware["disks"]] == [0, 33]
-    assert hardware["scsi_controller_count"] == 3
+    assert vm.props["parent"] == "group-v3" and vm.ref("parent") == "group-v3"
+    assert vm.props["runtime.powerState"] == "poweredOn" and type(vm.props["runtime.powerState"]) is str
+    assert vm.props["guest.net"] == ["10.0.0.5", "fe80::1"]
+    assert vm.props["config.hardware.device"] == [disk], "devices stay vCenter's objects, for builder.hardware"
+    assert cluster.refs("host") == ["host-1", "host-2"] and cluster.props["name"] == "c1"
+    assert portgroup.props == {"tag": ["SYSTEM/DVS.UPLINKPG"], "config.uplink": True}
 
 
 def test_a_hung_vcenter_fails_within_the_timeout():
@@ -258,3 +135,50 @@ def test_a_missing_server_setting_says_so():
 
 def test_the_config_never_shows_the_password():
     assert "hunter2" not in repr(VCenterConfig(server="vc", user="u", password="hunter2"))
+
+
+def test_the_config_is_read_once_and_again_after_a_setting_changes(settings):
+    settings.VSPHERE_SERVER = "vc1.example.com"
+    first = VCenterConfig.from_settings()
+    assert VCenterConfig.from_settings() is first
+    settings.VSPHERE_SERVER = "vc2.example.com"
+    assert VCenterConfig.from_settings().server == "vc2.example.com"
+
+
+def test_no_vcenter_configured_is_no_settings_problem(settings):
+    settings.VSPHERE_SERVER = settings.VSPHERE_USER = settings.VSPHERE_PASSWORD = ""
+    assert vsphere.settings_problems() == []
+
+
+def test_a_configured_vcenter_settings_have_no_problem(settings):
+    settings.VSPHERE_SERVER = "https://vc.example.com:8443/sdk"
+    settings.VSPHERE_USER = "svc-vmprov@vsphere.local"
+    settings.VSPHERE_PASSWORD = "secret"
+    assert vsphere.settings_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("VSPHERE_SERVER", "vc.example.com:99999", "has an invalid port"),
+        ("VSPHERE_SERVER", "https://:443", "names no host"),
+        ("VSPHERE_SERVER", 42, "must be a host name or URL"),
+        ("VSPHERE_USER", "", "VSPHERE_USER is empty"),
+        ("VSPHERE_PASSWORD", "", "VSPHERE_PASSWORD is empty"),
+        ("VSPHERE_TIMEOUT", 0, "VSPHERE_TIMEOUT must be a positive number"),
+        ("VSPHERE_TIMEOUT", "20", "VSPHERE_TIMEOUT must be a positive number"),
+        ("VSPHERE_PAGE_SIZE", 0, "VSPHERE_PAGE_SIZE must be a positive whole number"),
+        ("VSPHERE_PAGE_SIZE", 2.5, "VSPHERE_PAGE_SIZE must be a positive whole number"),
+        ("VSPHERE_ALLOW_UNVERIFIED_SSL", "yes", "VSPHERE_ALLOW_UNVERIFIED_SSL must be true or false"),
+    ],
+)
+def test_settings_problems_say_what_is_wrong_without_raising(settings, name, value, problem):
+    settings.VSPHERE_SERVER = "vc.example.com"
+    settings.VSPHERE_USER = "svc-vmprov"
+    settings.VSPHERE_PASSWORD = "hunter2"
+    setattr(settings, name, value)
+
+    problems = vsphere.settings_problems()
+
+    assert len(problems) == 1 and problem in problems[0]
+    assert "hunter2" not in problems[0]

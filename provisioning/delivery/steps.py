@@ -16,10 +16,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.utils import timezone
 
-from inventory import cache, catalog
-from inventory.choices import RefreshOutcome, RefreshTrigger
-from inventory.refresh import refresh
-from inventory.vsphere import Scope
+from inventory import catalog
 from provisioning import atlantis, gitops, notify
 from provisioning.delivery.actions import approve
 from provisioning.delivery.approval import AUTO_APPROVAL_REASON, auto_approvable
@@ -313,20 +310,11 @@ def watch(request_id: int, attempt: int = 0) -> str:
 
 
 def _find_vm(vm_request: VMRequest) -> tuple[dict | None, str]:
-    """The request's VM in its datacenter after a fresh cluster refresh: (vm, "") or (None, why not).
+    """The request's VM after a fresh refresh of its cluster: (vm, "") or (None, why not).
 
     Matched by name and cluster, and by the UUID Terraform reported when the apply's answer arrived.
     """
-    run = refresh(Scope.cluster(vm_request.cluster_id), RefreshTrigger.DELIVERY, wait=30)
-    problem = ""
-    if run is not None and run.outcome != RefreshOutcome.SUCCEEDED:
-        problem = run.error
-    try:
-        vms = catalog.vms(vm_request.datacenter_id).items
-    except (catalog.NotFound, catalog.Unavailable, cache.CacheUnavailable) as error:
-        return None, problem or str(error)
-    matches = [vm for vm in vms if vm["name"] == vm_request.vm_name and vm.get("cluster_id") == vm_request.cluster_id]
-    created = created_vm_uuid(vm_request.apply_output)
-    if created:
-        matches = [vm for vm in matches if vm.get("uuid", created).lower() == created]
-    return (matches[0] if len(matches) == 1 else None), problem
+    found = catalog.find_vm(
+        vm_request.datacenter_id, vm_request.cluster_id, vm_request.vm_name, created_vm_uuid(vm_request.apply_output)
+    )
+    return found.vm, found.problem

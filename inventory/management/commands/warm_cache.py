@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from inventory import cache
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.refresh import refresh
+from inventory.snapshot import Scope
 from inventory.tasks import register_schedule
-from inventory.vsphere import Scope
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@
   "use strict";
   const form = document.getElementById("vm-request-form");
   if (!form) return;
-  // Endpoint URLs come from the page (Django's {% url %}); "__id__" stands for the object's id.
-  const endpoint = (name, id) => form.dataset[name].replace("__id__", encodeURIComponent(id || ""));
+  // The inventory API's addresses come from the page (Django's URL names), one per list.
+  const apiUrl = (list, id) => form.dataset[`${list}Url`].replace("__id__", encodeURIComponent(id ?? ""));
   const select = (name) => form.querySelector(`select[name="${name}"]`);
   const freshness = {};
   // A late answer for an earlier choice must not fill the lists of the current one.
@@ -31,10 +31,10 @@
     el.textContent = text;
   }
 
-  async function load(path, names, scope) {
+  async function load(url, names, scope) {
     names.forEach((n) => status(n, "loading…"));
     try {
-      const response = await fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
       const body = await response.json();
       if (!response.ok) throw new Error(body.error || response.statusText);
       names.forEach((n) => status(n, ""));
@@ -84,13 +84,13 @@
     if (!id) return;
     const current = () => mine === generation.datacenter;
     // Three independent requests: templates never hold up clusters or folders.
-    load(endpoint("clustersUrl", id), ["cluster"], "clusters").then((body) => {
+    load(apiUrl("clusters", id), ["cluster"], "clusters").then((body) => {
       if (body && current()) { fill("cluster", body.clusters, (c) => c.name); clusterChanged(); }
     });
-    load(endpoint("foldersUrl", id), ["folder"], "folders").then((body) => {
+    load(apiUrl("folders", id), ["folder"], "folders").then((body) => {
       if (body && current()) fill("folder", body.folders, (f) => "/" + f.path);
     });
-    load(endpoint("templatesUrl", id), ["template"], "templates").then((body) => {
+    load(apiUrl("templates", id), ["template"], "templates").then((body) => {
       if (body && current()) {
         fill("template", body.templates, (t) => `${t.name} (${t.guest_id}, ${t.num_cpus} CPU, ${t.memory_mb} MB)`);
       }
@@ -102,11 +102,7 @@
     const id = select("cluster").value;
     const mine = ++generation.cluster;
     if (!id) return;
-    const body = await load(
-      endpoint("resourcesUrl", id),
-      ["resource_pool", "datastore", "network"],
-      "resources",
-    );
+    const body = await load(apiUrl("resources", id), ["resource_pool", "datastore", "network"], "resources");
     if (!body || mine !== generation.cluster) return;
     fill("resource_pool", body.resource_pools, (p) => p.path);
     fill("datastore", body.datastores, (d) => `${d.name} (${gb(d.free_space)}, ${d.type})`,
@@ -142,7 +138,7 @@
   form.querySelector('select[name="ip_mode"]').addEventListener("change", ipModeChanged);
   ipModeChanged();
 
-  load(endpoint("datacentersUrl"), ["datacenter"], "datacenters").then((body) => {
+  load(apiUrl("datacenters"), ["datacenter"], "datacenters").then((body) => {
     if (!body) return;
     fill("datacenter", body.datacenters, (d) => d.name);
     if (select("datacenter").value) datacenterChanged();

@@ -1,0 +1,16 @@
+"""System check vmprov.E001: the vSphere settings, checked once when a process starts (`manage.py check`)."""
+
+from __future__ import annotations
+
+from django.core.checks import Error, Tags, register
+
+
+@register(Tags.compatibility)
+def vsphere_settings(app_configs=None, **kwargs) -> list[Error]:
+    # Imported here: the vSphere module loads pyVmomi, which a web process needs only when it collects.
+    from inventory.vsphere import settings_problems
+
+    return [
+        Error(problem, hint="See README: Configuration (VSPHERE_*).", id="vmprov.E001")
+        for problem in settings_problems()
+    ]
