@@ -27,7 +27,7 @@ from inventory import cache, tasks
 from inventory.cache import CachedHash
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
-from inventory.snapshot import Scope
+from inventory.snapshot import Scope, VCenterError, VCenterObjectNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -314,6 +314,19 @@ def find_vm(datacenter_id: str, cluster_id: str, name: str, uuid: str = "") -> V
     if uuid:
         matches = [vm for vm in matches if vm.get("uuid", uuid).lower() == uuid.lower()]
     return VMLookup(matches[0] if len(matches) == 1 else None, problem)
+
+
+def vm_hardware(vm_id: str) -> dict:
+    """A VM's CPUs, memory and disks read from vCenter now (not from the cache): `num_cpus`, `memory_mb`, `disks`
+    (each with `size_gb` and the provider's `unit_number`). Raises NotFound or Unavailable."""
+    from inventory import vsphere  # loads pyVmomi: only a process that talks to vCenter pays for it
+
+    try:
+        return vsphere.machine_hardware(vm_id)
+    except VCenterObjectNotFound as error:
+        raise NotFound(str(error)) from None
+    except VCenterError as error:
+        raise Unavailable(f"vCenter could not be read: {error}") from None
 
 
 def iso(timestamp: float) -> str:

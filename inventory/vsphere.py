@@ -32,6 +32,7 @@ from pyVmomi import vim, vmodl
 from pyVmomi.VmomiSupport import ManagedObject
 
 from inventory.builder import Entity, build_snapshot
+from inventory.builder.hardware import template_hardware
 from inventory.snapshot import Scope, Snapshot, VCenterError, VCenterObjectNotFound
 
 logger = logging.getLogger(__name__)
@@ -363,3 +364,30 @@ def collect(session: Session, scope: Scope) -> Snapshot:
             entity.props.update(details.get(entity.id, {}))
 
     return build_snapshot(scope, entities)
+
+
+def machine_hardware(vm_id: str) -> dict[str, Any]:
+    """One VM's CPUs, memory and disks as vCenter reports them now (one session, one round trip): delivery compares
+    them with what a request asked for after an apply."""
+    with session() as current:
+        spec = PropertyCollector.FilterSpec(
+            objectSet=[PropertyCollector.ObjectSpec(obj=vim.VirtualMachine(vm_id, current.stub), skip=False)],
+            propSet=[
+                PropertyCollector.PropertySpec(
+                    type=vim.VirtualMachine,
+                    pathSet=["config.hardware.numCPU", "config.hardware.memoryMB", "config.hardware.device"],
+                )
+            ],
+        )
+        try:
+            found = list(retrieve(current, spec))
+        except vmodl.fault.ManagedObjectNotFound:
+            raise VCenterObjectNotFound(f"vCenter has no virtual machine {vm_id}") from None
+    if not found:
+        raise VCenterObjectNotFound(f"vCenter has no virtual machine {vm_id}")
+    props = found[0].props
+    return {
+        "num_cpus": props.get("config.hardware.numCPU"),
+        "memory_mb": props.get("config.hardware.memoryMB"),
+        "disks": template_hardware(props.get("config.hardware.device"))["disks"],
+    }

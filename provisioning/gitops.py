@@ -312,6 +312,40 @@ def push_request(
         return PushResult(branch, directory, commit, pushed=True)
 
 
+@dataclass(frozen=True)
+class BranchContent:
+    """What a request's directory holds at a commit of its branch, compared with what vmprov rendered."""
+
+    head: str | None  # the branch's head now (None: the branch is gone)
+    commit_found: bool  # the commit asked about is on the branch
+    files: dict[str, str]  # the directory's files at that commit (empty when not found)
+    changed: list[str]  # repository paths that differ between that commit and the head
+
+
+def branch_content(branch: str, commit: str, directory: str) -> BranchContent:
+    """The request directory's files at `commit`, and which paths the branch changed since (for a history line)."""
+    if branch_head(branch) is None:
+        return BranchContent(None, False, {}, [])
+    with working_copy(branch) as git:
+        head = git("rev-parse", "HEAD")
+        if not git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}", check=False):
+            return BranchContent(head, False, {}, [])
+        changed = git("diff", "--name-only", commit, head).splitlines() if commit != head else []
+        git("checkout", "--quiet", "--detach", commit)
+        target = git.workdir / directory
+        files = {}
+        if target.is_dir() and not target.is_symlink():
+            for entry in sorted(target.iterdir()):
+                # A link or a subdirectory is never something vmprov rendered: it shows as a difference.
+                files[entry.name] = "" if entry.is_symlink() or not entry.is_file() else entry.read_text("utf-8")
+        return BranchContent(head, True, files, changed)
+
+
+def differing_files(files: Mapping[str, str], rendered: Mapping[str, str]) -> list[str]:
+    """The names whose content differs between two directories' files (either side missing counts)."""
+    return sorted(name for name in set(files) | set(rendered) if files.get(name) != rendered.get(name))
+
+
 def merge_and_delete(branch: str, message: str) -> MergeResult:
     """After apply: merge the request's branch into the base branch and delete it.
 

@@ -36,6 +36,7 @@ class RequestStatus(models.TextChoices):
     APPLIED = "applied", "Applied, waiting for the VM to appear"
     READY = "ready", "Ready"
     NEEDS_ATTENTION = "needs_attention", "Needs attention (outcome unknown)"
+    BRANCH_CHANGED = "branch_changed", "Stopped: its branch changed outside vmprov"
 
 
 S = RequestStatus
@@ -46,15 +47,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     # Back to submitted when the push job was lost with its worker: the reaper queues a new one.
     S.PUSHING: frozenset({S.PLANNING, S.PUSH_FAILED, S.SUBMITTED}),
     S.PUSH_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
-    S.PLANNING: frozenset({S.PLANNED, S.PLAN_FAILED}),
+    S.PLANNING: frozenset({S.PLANNED, S.PLAN_FAILED, S.BRANCH_CHANGED}),
     S.PLAN_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
-    S.PLANNED: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.PLANNING}),
+    S.PLANNED: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.PLANNING, S.BRANCH_CHANGED}),
     S.APPROVED: frozenset({S.APPLYING, S.PLANNING, S.APPLY_FAILED}),
-    # Back to approved or planning only when nothing reached Atlantis (its lock was busy, the branch moved).
-    S.APPLYING: frozenset({S.APPLIED, S.APPLY_FAILED, S.NEEDS_ATTENTION, S.APPROVED, S.PLANNING}),
+    # Back to approved only when nothing reached Atlantis (its lock was busy).
+    S.APPLYING: frozenset({S.APPLIED, S.APPLY_FAILED, S.NEEDS_ATTENTION, S.APPROVED, S.BRANCH_CHANGED}),
     S.APPLY_FAILED: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.APPLIED: frozenset({S.READY, S.NEEDS_ATTENTION}),
     S.NEEDS_ATTENTION: frozenset({S.READY, S.APPLY_FAILED, S.APPLIED}),
+    # Somebody else's commit on the request's branch: nothing more is planned or applied until a person decides.
+    S.BRANCH_CHANGED: frozenset({S.SUBMITTED, S.CANCELLED}),
     S.REJECTED: frozenset(),
     S.CANCELLED: frozenset(),
     S.READY: frozenset(),
@@ -68,13 +71,18 @@ OPEN_STATUSES = frozenset(set(S) - CLOSED_STATUSES)
 # and, once delivered, while its VM lives: no other request may write there (a database constraint).
 DIRECTORY_HOLDING_STATUSES = OPEN_STATUSES | {S.READY}
 # Statuses nothing moves out of by itself: a page stops following the request there.
-SETTLED_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.REJECTED, S.CANCELLED, S.READY})
+SETTLED_STATUSES = frozenset(
+    {S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.BRANCH_CHANGED, S.REJECTED, S.CANCELLED, S.READY}
+)
 FINAL_STATUSES = frozenset(status for status, moves in TRANSITIONS.items() if not moves)
 
 # Staff may send these through delivery again.
-RETRYABLE_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED})
+# (A retry after a changed branch pushes vmprov's own configuration again, and plans it afresh.)
+RETRYABLE_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.BRANCH_CHANGED})
 # The requester may cancel until the request is approved.
-CANCELLABLE_STATUSES = frozenset({S.SUBMITTED, S.PUSH_FAILED, S.PLANNED, S.PLAN_FAILED, S.APPLY_FAILED})
+CANCELLABLE_STATUSES = frozenset(
+    {S.SUBMITTED, S.PUSH_FAILED, S.PLANNED, S.PLAN_FAILED, S.APPLY_FAILED, S.BRANCH_CHANGED}
+)
 
 # Where a request goes when a delivery step breaks unexpectedly, by the status it was in. An apply in flight
 # has an unknown outcome: a person looks; it is never marked failed (or retried) blindly.
@@ -188,7 +196,7 @@ STEPS: dict[str, tuple[Step, ...]] = {
     "create": (
         Step("submitted", "Submitted", frozenset({S.SUBMITTED, S.CANCELLED})),
         Step("pushed", "Pushed to Git", frozenset({S.PUSHING, S.PUSH_FAILED})),
-        Step("planned", "Planned", frozenset({S.PLANNING, S.PLAN_FAILED, S.PLANNED, S.REJECTED})),
+        Step("planned", "Planned", frozenset({S.PLANNING, S.PLAN_FAILED, S.PLANNED, S.REJECTED, S.BRANCH_CHANGED})),
         Step("approved", "Approved", frozenset({S.APPROVED})),
         Step("applied", "Applied", frozenset({S.APPLYING, S.APPLY_FAILED, S.NEEDS_ATTENTION})),
         Step("ready", "Ready", frozenset({S.APPLIED, S.READY})),
@@ -196,7 +204,7 @@ STEPS: dict[str, tuple[Step, ...]] = {
 }
 
 # Statuses that end a step badly: the page marks that step failed rather than current.
-FAILED_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.REJECTED, S.CANCELLED})
+FAILED_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.BRANCH_CHANGED, S.REJECTED, S.CANCELLED})
 _DONE_STATUSES = frozenset({S.READY})
 
 

@@ -94,9 +94,10 @@ def submit(world: World, requester, **changes) -> VMRequest:
     return VMRequest.objects.filter(vm_name=changes.get("vm_name", "web01")).latest("id")
 
 
-def drain(max_steps: int = 50) -> list[str]:
+def drain(max_steps: int = 50, *, until: str | None = None) -> list[str]:
     """Run queued delivery jobs in order, as the delivery cluster would, then the scheduled ones (the later
-    checks for a new VM) without waiting for their time; returns what ran."""
+    checks for a new VM) without waiting for their time; returns what ran. With `until`, stop right after the first
+    job of that step (the rest stays queued)."""
     ran = []
     for _ in range(max_steps):
         queued = OrmQ.objects.filter(key="delivery").order_by("id").first()
@@ -116,4 +117,6 @@ def drain(max_steps: int = 50) -> list[str]:
             func, args, kwargs = scheduled.func, ast.literal_eval(f"({scheduled.args},)"), {}
         import_string(func)(*args, **kwargs)
         ran.append(func.rsplit(".", 1)[-1])
+        if ran[-1] == until:
+            return ran
     raise AssertionError(f"delivery did not settle after {max_steps} jobs: {ran}")

@@ -105,6 +105,18 @@ def test_payload_is_exactly_the_contracts(configured):
     assert list(payload) == ["Repository", "Ref", "Type", "Paths"]  # no PR: PR 0 up to v0.44, non-PR mode after
 
 
+def test_in_commit_mode_the_ref_is_vmprovs_commit_on_its_branch(configured, settings):
+    """Atlantis v0.46+: `Ref` a commit, `base_branch` (snake_case) the branch it must be reachable from."""
+    settings.ATLANTIS_REF_MODE = "commit"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    payload = build_payload(current_config(), "vmprov/12-web01", "vms/DC0/web01", commit)
+    assert payload["Ref"] == commit and payload["base_branch"] == "vmprov/12-web01"
+    with pytest.raises(AtlantisConfigError, match="not a full commit id"):
+        build_payload(current_config(), "vmprov/12-web01", "vms/DC0/web01", "main")
+    settings.ATLANTIS_REF_MODE = "sha"
+    assert any("ATLANTIS_REF_MODE" in problem for problem in settings_problems())
+
+
 def test_every_request_vmprov_makes_plans_and_applies(configured):
     for branch, directory, _kind in REQUESTS:
         planned = atlantis.plan(branch, directory)

@@ -156,35 +156,6 @@ def test_the_requester_can_cancel_before_approval(world, people):
     assert drain() == []
 
 
-def test_a_branch_that_moved_after_the_plan_is_planned_again_not_applied(world, people, tmp_path):
-    requester, approver, _ = people
-    vm_request = submit(world, requester)
-    drain()
-    vm_request.refresh_from_db()
-    # Someone pushes to the request's branch after the plan.
-    clone = tmp_path / "intruder"
-    git("clone", "--quiet", "--branch", vm_request.branch, str(world.bare), str(clone))
-    (clone / vm_request.directory / "extra.tf").write_text('output "x" {\n  value = 1\n}\n')
-    git("add", ".", cwd=clone)
-    git("-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "--quiet", "-m", "sneaky", cwd=clone)
-    git("push", "--quiet", "origin", vm_request.branch, cwd=clone)
-
-    actions.approve(
-        VMRequest.objects.get(pk=vm_request.pk),
-        approver,
-        "looks fine",
-        seen_plan=VMRequest.objects.get(pk=vm_request.pk).plan_digest,
-    )
-    assert drain() == ["apply", "plan"]
-    vm_request.refresh_from_db()
-    assert vm_request.status == S.PLANNED
-    assert "planning again instead of applying something nobody reviewed" in " ".join(
-        e.message for e in vm_request.events.all()
-    )
-    assert not [r for r in world.atlantis.requests if r.path == "/api/apply"]
-    assert vm_request.planned_commit == git("--git-dir", str(world.bare), "rev-parse", vm_request.branch)
-
-
 def test_retried_jobs_do_not_push_or_plan_twice(world, people):
     requester, _, _ = people
     vm_request = submit(world, requester)

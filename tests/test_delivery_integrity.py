@@ -11,6 +11,7 @@ from provisioning import delivery, gitops
 from provisioning.delivery import actions, steps
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
+from tests.conftest import git
 from tests.delivery_world import client_for, drain, submit
 from tests.test_request_form import request_fields
 
@@ -141,3 +142,134 @@ def test_the_admin_action_decides_on_the_plan_its_page_showed(world, people):
         {"action": "approve", "_selected_action": [vm_request.pk], "reason": "ok", f"plan_{vm_request.pk}": seen_plan},
     )
     assert fresh(vm_request).status == S.PLANNED
+
+
+# --- The branch holds vmprov's commit, or nothing is planned or applied ---------------------------------------------
+
+
+def intrude(world, vm_request, tmp_path, name="extra.tf", content='output "x" {\n  value = 1\n}\n') -> str:
+    """Somebody with push access commits to the request's branch; returns the new head."""
+    clone = tmp_path / f"intruder-{len(list(tmp_path.iterdir()))}"
+    git("clone", "--quiet", "--branch", vm_request.branch, str(world.bare), str(clone))
+    (clone / vm_request.directory / name).write_text(content)
+    git("add", ".", cwd=clone)
+    git("-c", "user.name=x", "-c", "user.email=x@example.com", "commit", "--quiet", "-m", "sneaky", cwd=clone)
+    git("push", "--quiet", "origin", vm_request.branch, cwd=clone)
+    return git("rev-parse", "HEAD", cwd=clone)
+
+
+def calls(world, path: str) -> int:
+    return len([call for call in world.atlantis.requests if call.path == path])
+
+
+def test_a_branch_moved_between_push_and_plan_is_not_planned_nor_auto_approved(world, people, settings, tmp_path):
+    settings.VMPROV_AUTO_APPROVE = {"num_cpus": 2, "memory_mb": 2048, "disk_size_gb": 100}
+    vm_request = submit(world, people[0])
+    assert drain(until="push") == ["push"]
+    vm_request = fresh(vm_request)
+    intrude(
+        world,
+        vm_request,
+        tmp_path,
+        "terraform.tfvars",
+        vm_request.rendered_files["terraform.tfvars"].replace("num_cpus  = 2", "num_cpus  = 32"),
+    )
+    drain()
+    vm_request = fresh(vm_request)
+    assert vm_request.status == S.BRANCH_CHANGED
+    assert f"{vm_request.directory}/terraform.tfvars" in vm_request.last_error
+    assert calls(world, "/api/plan") == 0 and calls(world, "/api/apply") == 0
+    assert vm_request.approved_by is None and not vm_request.events.filter(to_status=S.APPROVED).exists()
+
+
+def test_a_branch_moved_between_plan_and_apply_is_not_applied(world, people, tmp_path):
+    requester, approver, _ = people
+    vm_request = submit(world, requester)
+    drain()
+    vm_request = fresh(vm_request)
+    intrude(world, vm_request, tmp_path)
+    actions.approve(vm_request, approver, "looks fine", seen_plan=vm_request.plan_digest)
+    assert drain() == ["apply"]
+    vm_request = fresh(vm_request)
+    assert vm_request.status == S.BRANCH_CHANGED
+    assert (
+        f"{vm_request.directory}/extra.tf" in vm_request.last_error and "nothing was applied" in vm_request.last_error
+    )
+    assert calls(world, "/api/apply") == 0
+    assert calls(world, "/api/plan") == 1, "no re-plan of somebody else's commit"
+
+
+def test_a_branch_moved_while_atlantis_applies_goes_to_a_person(world, people, tmp_path):
+    requester, approver, _ = people
+    vm_request = submit(world, requester)
+    drain()
+    vm_request = fresh(vm_request)
+    real_apply = world.atlantis.on_apply
+
+    def apply_while_somebody_pushes(directory, values):
+        intrude(world, vm_request, tmp_path)
+        return real_apply(directory, values)
+
+    world.atlantis.on_apply = apply_while_somebody_pushes
+    actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
+    drain()
+    vm_request = fresh(vm_request)
+    assert vm_request.status == S.NEEDS_ATTENTION
+    assert (
+        "changed outside vmprov while Atlantis applied"
+        in vm_request.events.filter(to_status=S.NEEDS_ATTENTION).last().message
+    )
+
+
+def test_a_branch_moved_and_restored_within_one_apply_is_caught_by_reading_the_vm(world, people, tmp_path):
+    """The head is vmprov's commit before and after the apply call, but the VM was built from other values."""
+    requester, approver, _ = people
+    vm_request = submit(world, requester)
+    drain()
+    vm_request = fresh(vm_request)
+    real_apply = world.atlantis.on_apply
+
+    def apply_tampered_values(directory, values):
+        head = vm_request.planned_commit
+        intrude(world, vm_request, tmp_path)  # pushed and applied ...
+        output = real_apply(directory, {**values, "num_cpus": 4, "memory_mb": 4096})
+        git("--git-dir", str(world.bare), "update-ref", f"refs/heads/{vm_request.branch}", head)  # ... and restored
+        return output
+
+    world.atlantis.on_apply = apply_tampered_values
+    actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
+    drain()
+    vm_request = fresh(vm_request)
+    assert vm_request.status == S.NEEDS_ATTENTION, vm_request.last_error
+    assert "4 CPUs, the request says 2" in vm_request.last_error
+    assert "4096 MB of memory, the request says 1024" in vm_request.last_error
+    assert not vm_request.events.filter(to_status=S.READY).exists()
+
+
+def test_auto_approval_reads_the_values_of_the_planned_commit_not_the_row(world, people, settings):
+    """A row that no longer matches what was pushed (edited in the database) is never auto-approved."""
+    settings.VMPROV_AUTO_APPROVE = {"num_cpus": 2, "memory_mb": 2048, "disk_size_gb": 100}
+    vm_request = submit(world, people[0], num_cpus="2")
+    assert drain(until="push") == ["push"]
+    VMRequest.objects.filter(pk=vm_request.pk).update(num_cpus=1)
+    drain()
+    vm_request = fresh(vm_request)
+    assert vm_request.status == S.BRANCH_CHANGED
+    assert "num_cpus is 2, the request says 1" in vm_request.last_error
+    assert calls(world, "/api/apply") == 0
+
+
+def test_a_retry_after_mark_as_failed_looks_for_the_vm_first(world, people):
+    requester, approver, staff = people
+    world.atlantis.drop_next(commands=("apply",))  # the apply creates the VM, its answer is lost
+    vm_request = submit(world, requester)
+    drain(until="plan")
+    vm_request = fresh(vm_request)
+    actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
+    assert drain(until="apply") == ["apply"]
+    vm_request = fresh(vm_request)
+    assert vm_request.status == S.NEEDS_ATTENTION
+    actions.mark_failed(vm_request, staff, "looked too early")
+    with pytest.raises(actions.NotAllowed, match="exists in vCenter"):
+        actions.retry(fresh(vm_request), staff)
+    assert fresh(vm_request).status == S.APPLY_FAILED

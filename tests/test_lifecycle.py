@@ -33,7 +33,10 @@ def test_the_reaper_requeues_working_statuses_only_and_never_an_apply_in_flight(
 
 def test_final_statuses_are_settled_and_release_the_name():
     assert {S.REJECTED, S.CANCELLED, S.READY} == lifecycle.FINAL_STATUSES
-    assert lifecycle.FINAL_STATUSES <= lifecycle.SETTLED_STATUSES <= lifecycle.CLOSED_STATUSES
+    assert lifecycle.FINAL_STATUSES <= lifecycle.SETTLED_STATUSES
+    assert lifecycle.FINAL_STATUSES <= lifecycle.CLOSED_STATUSES
+    # A changed branch waits for a person and keeps the VM's name meanwhile.
+    assert S.BRANCH_CHANGED in lifecycle.SETTLED_STATUSES & lifecycle.OPEN_STATUSES
 
 
 def test_progress_marks_steps_done_current_failed_and_todo():

@@ -161,6 +161,7 @@ ATLANTIS_APPLY_TIMEOUT = env_int("ATLANTIS_APPLY_TIMEOUT", 3600)
 ATLANTIS_CONNECT_TIMEOUT = env_float("ATLANTIS_CONNECT_TIMEOUT", 10)
 ATLANTIS_LOCK_WAIT = env_float("ATLANTIS_LOCK_WAIT", 120)  # waiting for another call on the same repository
 ATLANTIS_LOCK_MARGIN = env_float("ATLANTIS_LOCK_MARGIN", 60)  # lock TTL = timeout + connect + 30 s + margin
+ATLANTIS_REF_MODE = env_str("ATLANTIS_REF_MODE", "branch")  # "commit" (v0.46+): Atlantis plans the pushed commit
 
 # --- Approval and the end of delivery ---
 # Auto-approval below these limits (and only for a plan of exactly "1 to add, 0 to change, 0 to destroy");

@@ -37,6 +37,8 @@ def vms(index: EntityIndex) -> dict[str, list[dict]]:
                 "uuid": props.get("config.uuid") or "",
                 "instance_uuid": props.get("config.instanceUuid") or "",
                 "power_state": str(props.get("runtime.powerState") or ""),
+                "num_cpus": props.get("config.hardware.numCPU"),
+                "memory_mb": props.get("config.hardware.memoryMB"),
                 "ip_addresses": guest_addresses(props),
             }
         )

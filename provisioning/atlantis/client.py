@@ -31,24 +31,40 @@ from provisioning.atlantis.result import AtlantisResult, Outcome
 logger = logging.getLogger(__name__)
 
 
-def plan(branch: str, directory: str) -> AtlantisResult:
-    """Ask Atlantis to plan `directory` on `branch`. Raises AtlantisConfigError only (see the module's docstring)."""
-    return _call("plan", branch, directory)
+Hook = Callable[[], None]
 
 
-def apply(branch: str, directory: str, before_send: Callable[[], None] | None = None) -> AtlantisResult:
-    """Ask Atlantis to apply `directory` on `branch`; Atlantis plans it again first, in the same call.
+def plan(
+    branch: str, directory: str, *, commit: str = "", before_send: Hook | None = None, after_answer: Hook | None = None
+) -> AtlantisResult:
+    """Ask Atlantis to plan `directory` on `branch` (at `commit` when ATLANTIS_REF_MODE is "commit").
 
     `before_send` runs once the repository's lock is held, just before the request goes out; whatever it raises
-    propagates and nothing is sent (delivery checks there that the branch still holds the planned commit, since
-    Atlantis applies whatever the branch holds). An UNANSWERED result means the apply may have happened: check before
-    trying again. Raises AtlantisConfigError like plan()."""
-    return _call("apply", branch, directory, before_send)
+    propagates and nothing is sent. `after_answer` runs under the same lock once the call is over (answered or not).
+    Delivery checks the branch in both: Atlantis works from whatever the branch holds. Raises AtlantisConfigError
+    only (see the module's docstring)."""
+    return _call("plan", branch, directory, commit, before_send, after_answer)
 
 
-def _call(command: str, branch: str, directory: str, before_send: Callable[[], None] | None = None) -> AtlantisResult:
+def apply(
+    branch: str, directory: str, *, commit: str = "", before_send: Hook | None = None, after_answer: Hook | None = None
+) -> AtlantisResult:
+    """Ask Atlantis to apply `directory` on `branch`; Atlantis plans it again first, in the same call. The hooks are
+    plan()'s. An UNANSWERED result means the apply may have happened: check before trying again. Raises
+    AtlantisConfigError like plan()."""
+    return _call("apply", branch, directory, commit, before_send, after_answer)
+
+
+def _call(
+    command: str,
+    branch: str,
+    directory: str,
+    commit: str,
+    before_send: Hook | None,
+    after_answer: Hook | None,
+) -> AtlantisResult:
     config = current_config()
-    body = encode(build_payload(config, branch, directory))
+    body = encode(build_payload(config, branch, directory, commit))
     called_at = datetime.now(UTC)
     started = time.monotonic()
     try:
@@ -74,6 +90,8 @@ def _call(command: str, branch: str, directory: str, before_send: Callable[[], N
                 result = interpret_response(
                     command, status, answer, called_at=called_at, branch=branch, directory=directory
                 )
+            if after_answer is not None:
+                after_answer()
     except RepositoryBusy as busy:
         result = AtlantisResult(command=command, outcome=Outcome.BUSY, message=str(busy))
     result.branch, result.directory, result.called_at = branch, directory, called_at

@@ -1,7 +1,11 @@
 """Atlantis's settings, read and checked once: `AtlantisConfig`, `settings_problems()`, `AtlantisConfigError`.
 
 Settings: ATLANTIS_URL, ATLANTIS_TOKEN, ATLANTIS_REPO, ATLANTIS_VCS_TYPE, ATLANTIS_PLAN_TIMEOUT, ATLANTIS_APPLY_TIMEOUT,
-ATLANTIS_CONNECT_TIMEOUT, ATLANTIS_LOCK_WAIT, ATLANTIS_LOCK_MARGIN.
+ATLANTIS_CONNECT_TIMEOUT, ATLANTIS_LOCK_WAIT, ATLANTIS_LOCK_MARGIN, ATLANTIS_REF_MODE.
+
+- ATLANTIS_REF_MODE says what `Ref` names: "branch" (the request's branch; every version) or "commit" (the commit
+  vmprov pushed, with the branch as `base_branch`; Atlantis v0.46 and newer resolve it and check that it is on the
+  branch). With "commit" Atlantis plans and applies exactly vmprov's commit, whatever else the branch receives.
 
 - No ATLANTIS_URL means Atlantis is not configured. That is a legitimate state (a demo, an instance that only collects
   requests): `settings_problems()` has nothing to say about it, and plan/apply raise AtlantisConfigError.
@@ -38,6 +42,7 @@ DEFAULT_APPLY_TIMEOUT = 3600
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_LOCK_WAIT = 120
 DEFAULT_LOCK_MARGIN = 60
+REF_MODES = ("branch", "commit")
 
 
 class AtlantisConfigError(Exception):
@@ -58,6 +63,7 @@ class AtlantisConfig:
     connect_timeout: float
     lock_wait: float
     lock_margin: float
+    ref_mode: str = "branch"
 
     def timeout(self, command: str) -> float:
         """How long to wait for Atlantis's answer to `command` ("plan" or "apply")."""
@@ -109,6 +115,9 @@ def _read_settings() -> _Reading:
     vcs_type = getattr(settings, "ATLANTIS_VCS_TYPE", "Github")
     if problem := _vcs_type_problem(vcs_type):
         problems.append(f"ATLANTIS_VCS_TYPE {problem}")
+    ref_mode = getattr(settings, "ATLANTIS_REF_MODE", "branch")
+    if ref_mode not in REF_MODES:
+        problems.append(f"ATLANTIS_REF_MODE must be 'branch' or 'commit' (Atlantis v0.46+), not {ref_mode!r}")
     seconds = {}
     for name, default in (
         ("ATLANTIS_PLAN_TIMEOUT", DEFAULT_PLAN_TIMEOUT),
@@ -134,6 +143,7 @@ def _read_settings() -> _Reading:
         connect_timeout=seconds["ATLANTIS_CONNECT_TIMEOUT"],
         lock_wait=seconds["ATLANTIS_LOCK_WAIT"],
         lock_margin=seconds["ATLANTIS_LOCK_MARGIN"],
+        ref_mode=ref_mode,
     )
     return _Reading(config=config, problems=())
 

@@ -5,12 +5,13 @@ silently, so a misspelled key is simply missing and Atlantis answers `request "â
 
 - `Repository` and `Type` from the checked AtlantisConfig (owner/repo; `Github`, `Gitlab` or `Gitea`, exact case).
 - `Ref`, the request's branch: up to v0.44 Atlantis clones it with `git clone --branch`, so it must be a branch name
-  (not a SHA). What gets applied is whatever the branch holds at apply time, which is why delivery checks the planned
-  commit under the lock before an apply.
+  (not a SHA). What gets applied is whatever the branch holds at apply time, which is why delivery checks the branch
+  under the lock right before and right after every call. From v0.46 `Ref` may be a commit, with `base_branch`
+  naming a branch it must be reachable from (ATLANTIS_REF_MODE=commit): then exactly that commit is planned.
 - `Paths`, one entry: `Directory` relative to the repository and `Workspace` "default", which Atlantis runs as
   `-d <Directory> -w <Workspace>`. `Paths` needs no `atlantis.yaml` in the repository.
 - No `PR`: up to v0.44 a call without one uses PR 0, and from v0.44.1 a PR number above 0 is looked up on the VCS, so
-  an invented one fails (v0.45+ has a proper non-PR mode). No `base_branch` or `project_name` either (v0.45+ only).
+  an invented one fails (v0.45+ has a proper non-PR mode). No `project_name` (v0.45+ only).
 
 The branch and directory come from vmprov's own naming (provisioning.gitops) and are not re-validated at length, but
 two string checks guard the request itself: they cost nothing next to an HTTP call, and stop a malformed request (an
@@ -20,6 +21,7 @@ odd VMPROV_GITOPS_BRANCH_PREFIX or VMPROV_GITOPS_DIR_PATTERN, an edited request 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -29,24 +31,32 @@ DEFAULT_WORKSPACE = "default"
 
 # Characters git refuses anywhere in a ref name (besides control characters): `git check-ref-format` rules 4, 5, 10.
 _REF_FORBIDDEN = set(" ~^:?*[\\")
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-def build_payload(config: AtlantisConfig, branch: str, directory: str) -> dict[str, Any]:
-    """The body of a request for `directory` on `branch`; raises AtlantisConfigError when Atlantis could not clone the
-    branch or would read the directory outside the repository."""
+def build_payload(config: AtlantisConfig, branch: str, directory: str, commit: str = "") -> dict[str, Any]:
+    """The body of a request for `directory` on `branch` (at `commit`, when the config's ref mode is "commit");
+    raises AtlantisConfigError when Atlantis could not clone the branch or would read the directory outside the
+    repository."""
     problems = []
     if problem := branch_name_problem(branch):
         problems.append(f"the branch {branch!r} is not a valid Git branch name: {problem}")
     if problem := directory_problem(directory):
         problems.append(f"the directory {directory!r} is not a repository-relative directory: {problem}")
+    by_commit = config.ref_mode == "commit"
+    if by_commit and not _COMMIT.fullmatch(commit or ""):
+        problems.append(f"ATLANTIS_REF_MODE is 'commit' but {commit!r} is not a full commit id")
     if problems:
         raise AtlantisConfigError("; ".join(problems))
-    return {
+    payload = {
         "Repository": config.repo,
-        "Ref": branch,
+        "Ref": commit if by_commit else branch,
         "Type": config.vcs_type,
         "Paths": [{"Directory": directory, "Workspace": DEFAULT_WORKSPACE}],
     }
+    if by_commit:
+        payload["base_branch"] = branch  # snake_case, as Atlantis declares it (BaseBranch would be dropped)
+    return payload
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -7,6 +7,7 @@ with a conditional transition: two people (or a person and a worker) never both 
 
 from __future__ import annotations
 
+from inventory import catalog
 from provisioning import notify
 from provisioning.delivery.queue import enqueue
 from provisioning.lifecycle import Action, RequestStatus, refusal
@@ -79,8 +80,20 @@ def cancel(vm_request: VMRequest, by) -> None:
 
 
 def retry(vm_request: VMRequest, by) -> None:
-    """Staff send a failed request through delivery again: pushed again (idempotent) and planned afresh."""
+    """Staff send a failed request through delivery again: pushed again (idempotent) and planned afresh.
+
+    After a failed (or marked failed) apply, vmprov first looks for the VM in vCenter: an apply may have created
+    it, and a second one would create a duplicate."""
     _check(Action.RETRY, by, vm_request)
+    if vm_request.status == S.APPLY_FAILED:
+        found = catalog.find_vm(vm_request.datacenter_id, vm_request.cluster_id, vm_request.vm_name)
+        if found.vm is not None:
+            raise NotAllowed(
+                f"VM {vm_request.vm_name} exists in vCenter ({found.vm['id']}): an earlier apply created it, and a "
+                "retry would create it twice. Remove it in vCenter first, or keep it and cancel this request."
+            )
+        if found.problem:
+            raise NotAllowed(f"vmprov could not look for the VM in vCenter first ({found.problem}); try again later.")
     # Forget the old plan: approvers must see what Atlantis plans now (e.g. after a half-done apply).
     _move(
         vm_request,

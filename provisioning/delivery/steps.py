@@ -20,16 +20,19 @@ from inventory import catalog
 from provisioning import atlantis, gitops, notify
 from provisioning.delivery.actions import approve
 from provisioning.delivery.approval import AUTO_APPROVAL_REASON, auto_approvable
+from provisioning.delivery.branch_guard import (
+    BranchChanged,
+    BranchGuard,
+    changed_branch_message,
+    hardware_problem,
+    planned_values_problem,
+)
 from provisioning.delivery.queue import enqueue, enqueue_later, later_interval
 from provisioning.lifecycle import BUSY_RETRY_SECONDS, FAILED_FROM, RequestStatus
 from provisioning.models import ClaimTaken, TransitionRefused, VMRequest
 
 logger = logging.getLogger(__name__)
 S = RequestStatus
-
-
-class BranchMoved(Exception):
-    """The request's branch no longer holds the commit that was planned."""
 
 
 def _load(request_id: int, *statuses: str) -> VMRequest | None:
@@ -138,24 +141,37 @@ def push(request_id: int) -> str:
 
 @step
 def plan(request_id: int) -> str:
+    """Ask Atlantis to plan the request's directory while its branch holds the commit vmprov pushed."""
     vm_request = _load(request_id, S.PLANNING)
     if vm_request is None:
         return "skipped"
+    expected = vm_request.pushed_commit
     try:
         head = gitops.branch_head(vm_request.branch)
     except gitops.GitError as error:
         _fail(vm_request, S.PLAN_FAILED, f"Could not read branch {vm_request.branch}: {error}")
         return "failed"
-    if head is None:
-        _fail(vm_request, S.PLAN_FAILED, f"Branch {vm_request.branch} is gone from the repository.")
-        return "failed"
+    if head != expected:
+        return _stop_changed(vm_request, expected, head, "before the plan")
     already_planned = head == vm_request.planned_commit and vm_request.planned_hash == vm_request.config_hash
     if already_planned and vm_request.plan_output:
         # A retried job: this very commit was planned already.
         vm_request.transition(S.PLANNED, message=f"Commit {head[:12]} was already planned.")
         return "planned"
+    guard = BranchGuard(vm_request.branch, expected)
     try:
-        result = atlantis.plan(vm_request.branch, vm_request.directory)
+        result = atlantis.plan(
+            vm_request.branch,
+            vm_request.directory,
+            commit=expected,
+            before_send=guard.before_send,
+            after_answer=guard.after_answer,
+        )
+    except BranchChanged as changed:
+        return _stop_changed(vm_request, expected, changed.head, "just before the plan")
+    except gitops.GitError as error:
+        _fail(vm_request, S.PLAN_FAILED, f"Could not read branch {vm_request.branch}; nothing was planned: {error}")
+        return "failed"
     except atlantis.AtlantisConfigError as error:
         _fail(vm_request, S.PLAN_FAILED, f"Atlantis is not configured: {error}")
         return "failed"
@@ -164,6 +180,9 @@ def plan(request_id: int) -> str:
         VMRequest.objects.filter(pk=vm_request.pk).update(updated_at=timezone.now())
         enqueue_later("plan", vm_request.pk, BUSY_RETRY_SECONDS)
         return "waiting"
+    if guard.changed_during_call:
+        # Atlantis may have planned somebody else's commit: that plan is nobody's to approve.
+        return _stop_changed(vm_request, expected, guard.head_after, "while Atlantis planned")
     if not result.succeeded:
         _fail(vm_request, S.PLAN_FAILED, f"The plan failed: {result.message}", plan_output=result.output_text())
         return "failed"
@@ -177,10 +196,27 @@ def plan(request_id: int) -> str:
         last_error="",
     )
     if auto_approvable(vm_request, result):
-        approve(vm_request, None, AUTO_APPROVAL_REASON, seen_plan=vm_request.plan_digest)
-    else:
-        notify.plan_ready(vm_request)
+        problem = planned_values_problem(vm_request)
+        if problem is None:
+            approve(vm_request, None, AUTO_APPROVAL_REASON, seen_plan=vm_request.plan_digest)
+            return "planned"
+        vm_request.transition(
+            S.BRANCH_CHANGED,
+            message=f"Not auto-approved: {problem}. Nothing more is planned or applied until a person decides.",
+            last_error=problem,
+        )
+        notify.to_requester(vm_request, "stopped", problem)
+        return "stopped"
+    notify.plan_ready(vm_request)
     return "planned"
+
+
+def _stop_changed(vm_request: VMRequest, expected: str, head: str | None, when: str) -> str:
+    """The branch is not vmprov's commit: stop where a person decides, naming what changed."""
+    message = changed_branch_message(vm_request, expected, head, when)
+    vm_request.transition(S.BRANCH_CHANGED, message=message, last_error=message)
+    notify.to_requester(vm_request, "stopped: its branch changed", message)
+    return "stopped"
 
 
 # --- Apply -------------------------------------------------------------------------------------
@@ -188,35 +224,43 @@ def plan(request_id: int) -> str:
 
 @step
 def apply(request_id: int) -> str:
+    """Ask Atlantis to apply the approved plan while the branch still holds the planned commit."""
     vm_request = _load(request_id, S.APPROVED)
     if vm_request is None:
         return "skipped"
-    vm_request.transition(S.APPLYING, message=f"Atlantis applies commit {vm_request.planned_commit[:12]}.")
-
-    def branch_unchanged() -> None:
-        # Checked while the repository's Atlantis lock is held, right before the apply is sent.
-        head = gitops.branch_head(vm_request.branch)
-        if head != vm_request.planned_commit:
-            raise BranchMoved(head or "nothing")
-
+    expected = vm_request.planned_commit
+    vm_request.transition(S.APPLYING, message=f"Atlantis applies commit {expected[:12]}.")
+    guard = BranchGuard(vm_request.branch, expected)
     try:
-        result = atlantis.apply(vm_request.branch, vm_request.directory, before_send=branch_unchanged)
-    except BranchMoved as moved:
-        vm_request.transition(
-            S.PLANNING,
-            message=(
-                f"Branch {vm_request.branch} moved from {vm_request.planned_commit[:12]} to {str(moved)[:12]} "
-                "since the plan: planning again instead of applying something nobody reviewed."
-            ),
+        result = atlantis.apply(
+            vm_request.branch,
+            vm_request.directory,
+            commit=expected,
+            before_send=guard.before_send,
+            after_answer=guard.after_answer,
         )
-        enqueue("plan", vm_request.pk)
-        return "replanning"
+    except BranchChanged as changed:
+        return _stop_changed(vm_request, expected, changed.head, "after the approval; nothing was applied")
     except gitops.GitError as error:
         _fail(vm_request, S.APPLY_FAILED, f"Could not read branch {vm_request.branch}; nothing was applied: {error}")
         return "failed"
     except atlantis.AtlantisConfigError as error:
         _fail(vm_request, S.APPLY_FAILED, f"Atlantis is not configured: {error}")
         return "failed"
+    if result.outcome is atlantis.Outcome.BUSY:
+        vm_request.transition(S.APPROVED, message=f"{result.message} Applying again in {BUSY_RETRY_SECONDS} s.")
+        enqueue_later("apply", vm_request.pk, BUSY_RETRY_SECONDS)
+        return "waiting"
+    if guard.changed_during_call and result.outcome is not atlantis.Outcome.NOT_SENT:
+        message = changed_branch_message(vm_request, expected, guard.head_after, "while Atlantis applied")
+        # A person looks before anything is called ready: the VM may be built from somebody else's configuration.
+        message += (
+            f" What Atlantis applied is unknown ({result.summary()}). Staff look in vCenter, then ask vmprov to look "
+            "for the VM (it compares the VM with the request) or mark the request failed."
+        )
+        vm_request.transition(S.NEEDS_ATTENTION, message=message, last_error=message, apply_output=result.output_text())
+        notify.to_requester(vm_request, "needs attention", message)
+        return "unknown"
     if result.outcome is atlantis.Outcome.UNANSWERED:
         error = result.message
         vm_request.transition(
@@ -227,10 +271,6 @@ def apply(request_id: int) -> str:
         notify.to_requester(vm_request, "needs attention", f"The apply's outcome is unknown: {error}")
         enqueue("watch", vm_request.pk, 0)
         return "unknown"
-    if result.outcome is atlantis.Outcome.BUSY:
-        vm_request.transition(S.APPROVED, message=f"{result.message} Applying again in {BUSY_RETRY_SECONDS} s.")
-        enqueue_later("apply", vm_request.pk, BUSY_RETRY_SECONDS)
-        return "waiting"
     if not result.succeeded:
         _fail(vm_request, S.APPLY_FAILED, f"The apply failed: {result.message}", apply_output=result.output_text())
         return "failed"
@@ -274,6 +314,17 @@ def watch(request_id: int, attempt: int = 0) -> str:
         return "skipped"
     found, problem = _find_vm(vm_request)
     if found is not None:
+        mismatch, problem = _check_hardware(vm_request, found)
+        if mismatch:
+            if vm_request.status == S.APPLIED:
+                vm_request.transition(S.NEEDS_ATTENTION, message=mismatch, last_error=mismatch)
+                notify.to_requester(vm_request, "needs attention", mismatch)
+            else:
+                vm_request.note(mismatch)
+            return "mismatch"
+        if problem:
+            found = None  # not verified yet: checked again below
+    if found is not None:
         vm_request.transition(
             S.READY,
             message=(
@@ -307,6 +358,22 @@ def watch(request_id: int, attempt: int = 0) -> str:
     VMRequest.objects.filter(pk=vm_request.pk).update(updated_at=timezone.now())
     enqueue_later("watch", request_id, settings.VMPROV_READY_CHECK_SECONDS, attempt + 1)
     return "waiting"
+
+
+def _check_hardware(vm_request: VMRequest, found: dict) -> tuple[str, str]:
+    """(why the VM is not what was approved, "") or ("", why it could not be checked) or ("", "")."""
+    try:
+        hardware = catalog.vm_hardware(found["id"])
+    except (catalog.NotFound, catalog.Unavailable) as error:
+        return "", f"VM {found['id']} could not be checked in vCenter: {error}"
+    mismatch = hardware_problem(vm_request, hardware)
+    if mismatch is None:
+        return "", ""
+    return (
+        f"VM {found['name']} ({found['id']}) is not what was approved: {mismatch}. It is not marked ready; a person "
+        "must look (someone may have applied other values, or resized it in vCenter).",
+        "",
+    )
 
 
 def _find_vm(vm_request: VMRequest) -> tuple[dict | None, str]:
