@@ -27,46 +27,69 @@ apt_install() {
     || die "could not install $* (see $RUN_DIR/apt.log)"
 }
 
-find_python311() {
+# vmprov runs on Python 3.11 to 3.13 (pyproject.toml's requires-python; the lock is tested on each).
+python_supported() {  # python_supported PYTHON: true when it runs and is 3.11–3.13
+  "$1" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' >/dev/null 2>&1
+}
+
+python_version() {  # python_version PYTHON: prints e.g. 3.13
+  "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])'
+}
+
+find_python() {  # prints $PYTHON, else the first supported of python3.13, python3.12, python3.11, python3
   local candidate
-  for candidate in ${PYTHON:-} python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 \
-      && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+  for candidate in ${PYTHON:-python3.13 python3.12 python3.11 python3}; do
+    if command -v "$candidate" >/dev/null 2>&1 && python_supported "$candidate"; then
       echo "$candidate"; return
     fi
   done
 }
 
+venv_fits() {  # true when .venv works with a supported Python and, if PYTHON is set, with PYTHON's version
+  [ -x "$VENV/bin/pip" ] && python_supported "$VENV/bin/python" || return 1
+  [ -z "${PYTHON:-}" ] || [ "$(python_version "$VENV/bin/python")" = "$(python_version "$PYTHON")" ]
+}
+
+# The dependencies are installed from the lock: the stamp holds a digest of pyproject.toml and the lock, so any
+# change to either (an edit, a pull, a branch switch) installs again.
+CONSTRAINTS="$ROOT/requirements/constraints.txt"
+install_digest() {
+  cat "$ROOT/pyproject.toml" "$CONSTRAINTS" | sha256sum | cut -d' ' -f1
+}
+
 ensure_python() {
   command -v git >/dev/null 2>&1 || apt_install git
-  local python
-  python=$(find_python311)
-  if [ -z "$python" ]; then
-    # Debian 12 ships 3.11 as python3; elsewhere the python3.11 packages may exist.
-    apt_install python3.11 python3.11-venv
-    python=$(find_python311)
+  if [ -n "${PYTHON:-}" ] && ! python_supported "$PYTHON"; then
+    die "PYTHON=$PYTHON is not a Python 3.11–3.13 ($("$PYTHON" --version 2>/dev/null || echo 'it does not run'))"
   fi
-  [ -n "$python" ] || die "Python 3.11 is required (found: $(python3 --version 2>&1 || echo none)); set PYTHON=/path/to/python3.11"
-  if [ ! -x "$VENV/bin/pip" ]; then
-    say "creating the virtualenv in .venv"
+  if ! venv_fits; then
+    local python
+    python=$(find_python)
+    if [ -z "$python" ]; then
+      # Debian 12 ships 3.11 as python3; elsewhere the python3.11 packages may exist.
+      apt_install python3.11 python3.11-venv
+      python=$(find_python)
+    fi
+    [ -n "$python" ] || die "Python 3.11–3.13 is required (found: $(python3 --version 2>&1 || echo none)); set PYTHON=/path/to/python3.x"
+    say "creating the virtualenv in .venv with Python $(python_version "$python")"
     rm -rf "$VENV"
     if ! "$python" -m venv "$VENV" >/dev/null 2>&1; then
       # Debian's python3 has no ensurepip without its venv package.
       rm -rf "$VENV"
-      apt_install python3-venv "$(basename "$python")-venv" || true
+      apt_install python3-venv "python$(python_version "$python")-venv" || true
       "$python" -m venv "$VENV" || { rm -rf "$VENV"; die "could not create a virtualenv with $python"; }
     fi
   fi
   local stamp="$VENV/.vmprov-installed"
-  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    say "installing Python dependencies (log: .run/pip.log)"
-    if ! "$VENV/bin/pip" install --disable-pip-version-check -e "$ROOT[test]" >"$RUN_DIR/pip.log" 2>&1; then
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$(install_digest)" ]; then
+    say "installing Python dependencies from requirements/constraints.txt (log: .run/pip.log)"
+    if ! "$VENV/bin/pip" install --disable-pip-version-check -c "$CONSTRAINTS" -e "$ROOT[test]" >"$RUN_DIR/pip.log" 2>&1; then
       tail -n 20 "$RUN_DIR/pip.log" >&2
       die "Python dependencies did not install (see .run/pip.log)"
     fi
     "$VENV/bin/python" -c "import django, django_redis, django_q, pyVmomi, jinja2" \
       || die "Python dependencies did not import (see .run/pip.log)"
-    touch "$stamp"
+    install_digest >"$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
 }

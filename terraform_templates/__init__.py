@@ -1,1 +1,1 @@
-"""Templates of the Terraform files vmprov renders (read by provisioning.terraform through importlib.resources)."""
+"""Jinja2 templates of the Terraform vmprov renders (package data)."""

