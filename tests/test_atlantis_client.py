@@ -29,7 +29,7 @@ from tests.atlantis_vcsim import clone_in_vcsim
 from tests.git_fixtures import directory_files, make_bare_repo, push_branch
 from tests.test_terraform_render import dhcp_spec, static_spec
 from tests.vcenter_admin import admin_session, find, vim
-from vcsim import free_port
+from devtools.ports import free_port
 
 TOKEN = "tok-9f27c1d4e8b3-do-not-leak"
 REPO = "acme/vms"

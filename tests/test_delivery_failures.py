@@ -12,7 +12,7 @@ from provisioning.models import VMRequest
 from tests.atlantis_server import LocalAtlantis
 from tests.delivery_world import REPO, TOKEN, client_for, drain, point_atlantis, submit
 from tests.vcenter_admin import admin_session, find, vim
-from vcsim import free_port
+from devtools.ports import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus
