@@ -77,6 +77,10 @@ def test_a_clone_is_customized_powered_on_and_reported_as_terraform_does(vcsim_f
         assert disk_kb(vm) == 30 * 1024 * 1024
         other = find(si, vim.VirtualMachine, "web-dhcp")
         assert (other.runtime.powerState, other.parent.name, other.guest.hostName) == ("poweredOn", "vm", "web-dhcp")
+        # vmprov renders a folder path with `/` in a name escaped, as vCenter writes it.
+        find(si, vim.Datacenter, "DC0").vmFolder.CreateFolder("Team A").CreateFolder("db/prod")
+        nested = clone_machine(si, values_for(si, "DC0_C0", vm_name="db01", folder="Team A/db%2fprod"))
+        assert (nested.parent.name, nested.parent.parent.name) == ("db/prod", "Team A")
         with pytest.raises(LookupError, match="no template"):
             clone_machine(si, {**static, "template_uuid": "00000000-0000-0000-0000-000000000000"})
 

@@ -12,6 +12,7 @@ Only ever point this at vcsim: it moves templates for a moment (see `_clone_onto
 from __future__ import annotations
 
 import ipaddress
+import re
 import ssl
 import threading
 import time
@@ -28,6 +29,8 @@ from pyVmomi import vim
 from devtools.atlantis.terraform import apply_output
 
 RESOURCE = "vsphere_virtual_machine.vm"
+_ESCAPED = re.compile(r"%(2[fF]|5[cC]|25)")
+_UNESCAPED = {"2f": "/", "5c": "\\", "25": "%"}
 # One clone at a time may move a template (see _clone_onto).
 _placement = threading.Lock()
 
@@ -201,9 +204,8 @@ def _clone_onto(
 
 def _vcenter_segment(name: str) -> str:
     """A name as an inventory path segment (vCenter returns `/`, `\\` and `%` escaped; vcsim returns them raw)."""
-    for escaped, raw in (("%2f", "/"), ("%5c", "\\"), ("%25", "%")):
-        name = name.replace(escaped, raw).replace(escaped.upper(), raw)
-    return name.replace("%", "%25").replace("/", "%2f").replace("\\", "%5c")
+    raw = _ESCAPED.sub(lambda match: _UNESCAPED[match.group(1).lower()], name)
+    return raw.replace("%", "%25").replace("/", "%2f").replace("\\", "%5c")
 
 
 def _folder(root: vim.Folder, path: str) -> vim.Folder:
