@@ -54,17 +54,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script: make vmprov, inventory, vcsim and bench importable
+if str(ROOT) not in sys.path:  # run as a script: make vmprov, inventory, devtools and bench importable
     sys.path.insert(0, str(ROOT))
 
 from pyVmomi import vim, vmodl  # noqa: E402
 
 from bench.naive_collector import naive_collect  # noqa: E402
+from devtools.ports import free_port  # noqa: E402
+from devtools.redis_server import start_redis  # noqa: E402
+from devtools.vcsim import Vcsim, build_vcsim, start_vcsim  # noqa: E402
 from inventory import vsphere  # noqa: E402
 from inventory.snapshot import Scope  # noqa: E402
-from vcsim import Vcsim, build_vcsim, free_port, start_redis, start_vcsim  # noqa: E402
 
-# vcsim topologies (flags of vcsim/main.go). In govmomi 0.24 `vm` is VMs per cluster
+# vcsim topologies (flags of devtools/vcsim/main.go). In govmomi 0.24 `vm` is VMs per cluster
 # (all in its root pool), `pool` child pools per cluster, `ds` datastores per datacenter.
 SMALL = dict(dc=2, cluster=3, cluster_host=4, pool=3, vm=20, ds=4, pg=2, folder=1, templates=2)  # ~200 objects
 LARGE = dict(dc=4, cluster=10, cluster_host=10, pool=4, vm=107, ds=4, pg=4, folder=1, templates=3)  # ~5,000

@@ -149,7 +149,7 @@ ensure_redis() {
   STARTED_REDIS_PIDFILE="$RUN_DIR/redis.pid"  # ours to stop
 }
 
-# vcsim is built from Debian's govmomi sources by the project's own vcsim/main.go.
+# vcsim is built from Debian's govmomi sources by the project's own devtools/vcsim/main.go.
 ensure_vcsim_build_tools() {
   command -v go >/dev/null 2>&1 || apt_install golang-go
   [ -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ] || apt_install golang-github-vmware-govmomi-dev
@@ -157,7 +157,7 @@ ensure_vcsim_build_tools() {
 
 build_vcsim() {
   ensure_vcsim_build_tools
-  (cd "$ROOT" && "$VENV/bin/python" -m vcsim build)
+  (cd "$ROOT" && "$VENV/bin/python" -m devtools.vcsim build)
 }
 
 pg_answers() {  # pg_answers URL

@@ -4,9 +4,10 @@ import pytest
 from django.conf import settings as django_settings
 from django_redis import get_redis_connection
 
+from devtools.redis_server import start_redis
+from devtools.vcsim import start_vcsim
 from inventory import cache
 from tests.settings import FAKE_REDIS_URL
-from vcsim import start_redis, start_vcsim
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,11 @@ from django.test import Client
 from django.utils.module_loading import import_string
 from django_q.models import OrmQ, Schedule
 
+from devtools.atlantis import LocalAtlantis
 from inventory import catalog, tasks
 from inventory.choices import RefreshTrigger
 from provisioning.models import VMRequest
-from tests.atlantis_server import LocalAtlantis
-from tests.atlantis_vcsim import clone_in_vcsim
+from tests.atlantis_vcsim import apply_in
 
 REPO = "acme/vms"
 TOKEN = "atlantis-api-secret-for-tests"
@@ -69,7 +69,7 @@ def make_world(settings, vcsim, bare) -> World:
     atlantis = LocalAtlantis(
         api_secret=TOKEN,
         repo_clone_url={REPO: bare},
-        on_apply=lambda directory, values: clone_in_vcsim(vcsim, values),
+        on_apply=apply_in(vcsim),
     ).start()
     point_atlantis(settings, atlantis)
     tasks.refresh_all(RefreshTrigger.WARM_CACHE)

@@ -1,4 +1,4 @@
-"""provisioning.atlantis against the local Atlantis (tests/atlantis_server.py): settings checked once, payloads that
+"""provisioning.atlantis against the local Atlantis (devtools/atlantis): settings checked once, payloads that
 can never be "missing fields", answers read as the contract says, the token kept secret, unanswered applies, one call
 per repository."""
 
@@ -15,18 +15,19 @@ from datetime import UTC, datetime
 import pytest
 from django.core.cache import cache
 
+from devtools.atlantis import LocalAtlantis
+from devtools.atlantis.server import parse_request
+from devtools.ports import free_port
 from provisioning import atlantis
 from provisioning.atlantis import AtlantisConfigError, Outcome, current_config, lock_key, plan_counts, settings_problems
 from provisioning.atlantis.payload import branch_name_problem, build_payload, encode
 from provisioning.atlantis.transport import WRITE_TIMEOUT
 from provisioning.terraform.render import render
 from provisioning.terraform.spec import MachineSpec, TemplateDisk, TemplateSpec
-from tests.atlantis_server import LocalAtlantis, decode_api_request
-from tests.atlantis_vcsim import clone_in_vcsim
+from tests.atlantis_vcsim import apply_in
 from tests.git_fixtures import directory_files, make_bare_repo, push_branch
 from tests.test_terraform_render import dhcp_spec, static_spec
 from tests.vcenter_admin import admin_session, find, vim
-from vcsim import free_port
 
 TOKEN = "tok-9f27c1d4e8b3-do-not-leak"
 REPO = "acme/vms"
@@ -128,7 +129,7 @@ def test_every_request_vmprov_makes_plans_and_applies(configured):
     assert missing_fields_answers(configured) == []
     assert [record.status for record in configured.requests] == [200] * 2 * len(REQUESTS)
     for record, (branch, directory, _kind) in zip(configured.requests[::2], REQUESTS, strict=True):
-        decoded, error = decode_api_request(record.body)  # as Atlantis's Go decoder reads it
+        decoded, error = parse_request(record.body)  # as Atlantis decodes it
         assert error is None
         assert (decoded["Repository"], decoded["Ref"], decoded["Type"], decoded["PR"]) == (REPO, branch, "Github", 0)
         assert decoded["Paths"] == [{"Directory": directory, "Workspace": "default"}]
@@ -269,7 +270,7 @@ def test_no_combination_of_inputs_can_be_missing_fields(settings, configured):
             except AtlantisConfigError:
                 continue
             accepted += 1
-            decoded, error = decode_api_request(encode(payload))
+            decoded, error = parse_request(encode(payload))
             assert error is None
             assert decoded["Repository"] and decoded["Ref"] and decoded["Type"], payload
     assert accepted == 2 * 3 * 2 * 3  # the valid values only
@@ -656,8 +657,7 @@ def test_plan_and_apply_clone_the_template_in_vcsim(settings, bare_repo, vcsim_f
     )
     branch, directory = "vmprov/99-e2e-web01", "vms/DC0/e2e-web01"
     push_branch(bare_repo, branch, directory_files(directory, render(spec)))
-    on_apply = lambda path, values: clone_in_vcsim(vcsim, values)  # noqa: E731
-    with LocalAtlantis(api_secret=TOKEN, repo_clone_url={REPO: bare_repo}, on_apply=on_apply) as local:
+    with LocalAtlantis(api_secret=TOKEN, repo_clone_url={REPO: bare_repo}, on_apply=apply_in(vcsim)) as local:
         point_at(settings, local)
         planned = atlantis.plan(branch, directory)
         assert planned.succeeded and plan_counts(planned.output_text()) == (1, 0, 0), planned.message

@@ -1,5 +1,6 @@
 """Delivery end to end and its failure cases, against vcsim, a bare Git repo and a local Atlantis server."""
 
+import dataclasses
 import json
 import re
 from datetime import timedelta
@@ -8,12 +9,13 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from inventory import catalog
 from provisioning import delivery
 from provisioning.delivery import actions
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.conftest import git
-from tests.delivery_world import client_for, drain, submit
+from tests.conftest import git, use_vcenter
+from tests.delivery_world import client_for, drain, make_world, submit
 from tests.vcenter_admin import admin_session, find, vim
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
@@ -79,6 +81,36 @@ def test_a_request_travels_all_the_way_to_a_ready_vm(world, people, staff):
     assert [m.subject for m in mail.outbox][1:] == ["[vmprov] web01: approved", "[vmprov] web01: ready"]
     history = client_for(requester).get(f"/requests/{vm_request.pk}/").content.decode()
     assert "Ready" in history and "merged vmprov/" in history.lower()
+
+
+@pytest.fixture
+def two_cluster_world(settings, vcsim_factory, real_redis, gitops_remote):
+    """The delivery world on a vcsim whose datacenter has two clusters, its template in the first one."""
+    vcsim = vcsim_factory(dc=1, cluster=2)
+    use_vcenter(settings, vcsim)
+    settings.VMPROV_READY_CHECK_SECONDS = 1
+    settings.VMPROV_READY_CHECKS = 2
+    world = make_world(settings, vcsim, gitops_remote)
+    yield world
+    world.atlantis.stop()
+
+
+def test_a_request_for_another_cluster_than_the_templates_becomes_ready_there(two_cluster_world, people):
+    first, second = catalog.clusters(two_cluster_world.datacenter["id"]).items
+    assert two_cluster_world.template["cluster_id"] == first["id"]
+    world = dataclasses.replace(two_cluster_world, cluster=second, resources=catalog.cluster_resources(second["id"]))
+    requester, approver, _ = people
+    vm_request = submit(world, requester)
+    drain()
+    vm_request.refresh_from_db()
+    actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
+    drain()
+    vm_request.refresh_from_db()
+    assert vm_request.status == S.READY, vm_request.last_error
+    assert vm_request.cluster_id == second["id"]
+    with admin_session(world.vcsim) as si:
+        vm = find(si, vim.VirtualMachine, "web01")
+        assert (vm._moId, vm.runtime.host.parent._moId) == (vm_request.vm_moref, second["id"])
 
 
 def test_a_static_address_reaches_the_guest(world, people):

@@ -6,13 +6,13 @@ import pytest
 from django.core import mail
 from django.utils.html import escape
 
+from devtools.atlantis import LocalAtlantis
+from devtools.ports import free_port
 from provisioning.delivery import actions
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.atlantis_server import LocalAtlantis
 from tests.delivery_world import REPO, TOKEN, client_for, drain, point_atlantis, submit
 from tests.vcenter_admin import admin_session, find, vim
-from vcsim import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus

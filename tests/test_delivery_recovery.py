@@ -136,9 +136,9 @@ def test_staff_settle_a_request_that_needs_attention(world, people):
 
 
 def _values_of(vm_request):
-    from tests.atlantis_server import parse_tfvars
+    from devtools.atlantis.terraform import read_tfvars
 
-    return parse_tfvars(vm_request.rendered_files["terraform.tfvars"], "terraform.tfvars")
+    return read_tfvars(vm_request.rendered_files["terraform.tfvars"], "terraform.tfvars")
 
 
 def test_marking_as_failed_lets_staff_retry_with_a_fresh_plan(world, people):

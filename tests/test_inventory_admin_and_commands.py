@@ -4,12 +4,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django_q.models import OrmQ, Schedule
 
+from devtools.ports import free_port
 from inventory import cache, tasks
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from tests.conftest import use_redis
 from tests.inventory_data import sample_snapshot
-from vcsim import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -300,6 +300,8 @@ def test_a_vm_in_a_vapp_finds_its_datacenter_and_cluster_through_its_host():
                 "uuid": "U-1",
                 "instance_uuid": "",
                 "power_state": "",
+                "num_cpus": None,
+                "memory_mb": None,
                 "ip_addresses": [],
             }
         ]

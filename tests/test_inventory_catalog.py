@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.ports import free_port
 from inventory import cache, catalog, tasks
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
@@ -16,7 +17,6 @@ from inventory.snapshot import Scope
 from tests.conftest import use_redis
 from tests.inventory_data import sample_snapshot
 from tests.vcenter_admin import admin_session, find, rename, vim
-from vcsim import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,12 +11,12 @@ import pytest
 from django.db import connections
 from django.test import Client
 
+from devtools.ports import free_port
 from inventory import cache, tasks
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from tests.conftest import use_redis, use_vcenter
 from tests.inventory_data import sample_snapshot
-from vcsim import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 

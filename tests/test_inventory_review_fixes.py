@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_q.models import OrmQ
 from django_redis import get_redis_connection
 
+from devtools.ports import free_port
 from inventory import cache, catalog, tasks, vsphere
 from inventory import refresh as refresher
 from inventory.choices import RefreshOutcome, RefreshTrigger
@@ -20,7 +21,6 @@ from inventory.models import RefreshRun
 from inventory.refresh import refresh
 from inventory.snapshot import Scope
 from tests.inventory_data import sample_snapshot
-from vcsim import free_port
 
 # --- 1. A cold-miss waiter answers with the outcome of the collection it waited for ------------
 

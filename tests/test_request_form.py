@@ -295,8 +295,8 @@ def test_approvers_and_staff_see_every_request_but_cannot_cancel_others(logged_i
 
 
 def test_the_form_says_when_the_inventory_cannot_be_read(logged_in, settings):
+    from devtools.ports import free_port
     from tests.conftest import use_redis
-    from vcsim import free_port
 
     use_redis(settings, f"redis://127.0.0.1:{free_port()}/0")
     response = post(logged_in)

@@ -176,7 +176,7 @@ def test_a_self_signed_certificate_is_refused_unless_allowed(vcenter):
 
 
 def test_nothing_listening_is_a_clear_error(vcenter):
-    from vcsim import free_port
+    from devtools.ports import free_port
 
     with pytest.raises(VCenterError) as raised:
         collect(vcenter, server=f"127.0.0.1:{free_port()}")

@@ -1,9 +1,10 @@
-"""`python -m vcsim build` prints the built binary's path; `python -m vcsim run [flags]` builds and execs it."""
+"""`python -m devtools.vcsim build` prints the built binary's path; `python -m devtools.vcsim run [flags]` builds it
+and execs it."""
 
 import os
 import sys
 
-from vcsim import build_vcsim
+from devtools.vcsim import build_vcsim
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "build"
@@ -13,4 +14,4 @@ if __name__ == "__main__":
     elif command == "run":
         os.execv(binary, [str(binary), *sys.argv[2:]])  # noqa: S606 - our own binary, our own arguments
     else:
-        sys.exit(f"usage: python -m vcsim build|run [vcsim flags]; not {command!r}")
+        sys.exit(f"usage: python -m devtools.vcsim build|run [vcsim flags]; not {command!r}")

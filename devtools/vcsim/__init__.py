@@ -1,6 +1,6 @@
-"""vcsim (govmomi's vCenter simulator, built from Debian's sources by main.go) and a throwaway redis-server.
+"""vcsim (govmomi's vCenter simulator, built from Debian's sources by main.go): its build and its launcher.
 
-Used by the tests, the benchmark and the demo run (`python -m vcsim`).
+Used by the tests, the benchmark and the demo run (`python -m devtools.vcsim build|run`).
 """
 
 from __future__ import annotations
@@ -9,30 +9,20 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from devtools import ServiceMissing
+
+ROOT = Path(__file__).resolve().parents[2]
 VCSIM_SOURCE = Path(__file__).resolve().parent / "main.go"
 GOPATH = Path("/usr/share/gocode")
 
 
-class ServiceMissing(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def build_vcsim() -> Path:
-    """Build vcsim/main.go once per source version; the binary is cached under .cache/."""
+    """Build devtools/vcsim/main.go once per source version; the binary is cached under .cache/."""
     digest = hashlib.sha256(VCSIM_SOURCE.read_bytes()).hexdigest()[:12]
     binary = ROOT / ".cache" / f"vcsim-{digest}"
     if binary.exists():
@@ -91,54 +81,3 @@ def start_vcsim(**topology: int | float | str) -> Vcsim:
     if not line:
         raise RuntimeError(f"vcsim did not start: {process.stderr.read()}")
     return Vcsim(process=process, url=json.loads(line)["url"])
-
-
-@dataclass
-class RedisServer:
-    process: subprocess.Popen
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(5)
-
-
-def start_redis() -> RedisServer:
-    """A redis-server of our own on a free port, keeping nothing on disk."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise ServiceMissing("redis-server is not installed (apt-get install redis-server); scripts/test does")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--loglevel",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return RedisServer(process, port)
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"redis-server did not start on port {port}")
