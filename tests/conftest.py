@@ -1,5 +1,3 @@
-import copy
-
 import pytest
 from django.conf import settings as django_settings
 from django_redis import get_redis_connection
@@ -8,6 +6,8 @@ from devtools.redis_server import start_redis
 from devtools.vcsim import start_vcsim
 from inventory import cache
 from tests.settings import FAKE_REDIS_URL
+from tests.support.git_repos import make_bare_repo
+from tests.support.services import use_redis, use_vcenter
 
 
 @pytest.fixture(autouse=True)
@@ -38,14 +38,6 @@ def vcsim_factory():
         instance.stop()
 
 
-def use_vcenter(settings, vcsim) -> None:
-    settings.VSPHERE_SERVER = vcsim.server
-    settings.VSPHERE_USER = vcsim.user
-    settings.VSPHERE_PASSWORD = vcsim.password
-    settings.VSPHERE_ALLOW_UNVERIFIED_SSL = True  # vcsim's certificate is self-signed
-    settings.VSPHERE_TIMEOUT = 5
-
-
 @pytest.fixture
 def vcenter(settings, vcsim_factory):
     """A vcsim with two datacenters (one cluster each), and vmprov pointed at it."""
@@ -59,14 +51,6 @@ def redis_server():
     server = start_redis()
     yield server
     server.stop()
-
-
-def use_redis(settings, url: str) -> None:
-    """Point the cache at a real Redis URL (or at a dead or hung one) instead of fakeredis."""
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["LOCATION"] = url
-    caches["default"]["OPTIONS"].pop("CONNECTION_POOL_KWARGS", None)
-    settings.CACHES = caches
 
 
 @pytest.fixture
@@ -108,23 +92,10 @@ def logged_in(client, requester):
     return client
 
 
-def git(*args, cwd=None):
-    import subprocess
-
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture
 def gitops_remote(tmp_path, settings):
     """A local bare repository standing in for the remote Atlantis works from, with a first commit on main."""
-    bare = tmp_path / "gitops.git"
-    git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    seed = tmp_path / "seed"
-    git("clone", "--quiet", str(bare), str(seed))
-    (seed / "README.md").write_text("VMs delivered by vmprov\n")
-    git("add", "README.md", cwd=seed)
-    git("-c", "user.name=seed", "-c", "user.email=seed@example.com", "commit", "--quiet", "-m", "seed", cwd=seed)
-    git("push", "--quiet", "origin", "HEAD:refs/heads/main", cwd=seed)
+    bare = make_bare_repo(tmp_path / "gitops.git")
     settings.VMPROV_GITOPS_REPO = str(bare)
     settings.VMPROV_GITOPS_BASE_BRANCH = "main"
     settings.VMPROV_GIT_WORKDIR = str(tmp_path / "work")
@@ -135,7 +106,7 @@ def gitops_remote(tmp_path, settings):
 @pytest.fixture
 def world(settings, vcenter, real_redis, gitops_remote):
     """vcsim, a warm cache in a real redis-server, a bare Git repository and a local Atlantis applying into vcsim."""
-    from tests.delivery_world import make_world
+    from tests.support.delivery_world import make_world
 
     settings.VMPROV_READY_CHECK_SECONDS = 1
     settings.VMPROV_READY_CHECKS = 2

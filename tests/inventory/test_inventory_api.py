@@ -8,7 +8,7 @@ from django_q.models import OrmQ
 
 from inventory import cache, vsphere
 from inventory.models import RefreshRun
-from tests.inventory_data import sample_snapshot
+from tests.support.inventory_data import sample_snapshot
 
 pytestmark = pytest.mark.django_db
 

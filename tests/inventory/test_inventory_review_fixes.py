@@ -20,7 +20,7 @@ from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.refresh import refresh
 from inventory.snapshot import Scope
-from tests.inventory_data import sample_snapshot
+from tests.support.inventory_data import sample_snapshot
 
 # --- 1. A cold-miss waiter answers with the outcome of the collection it waited for ------------
 

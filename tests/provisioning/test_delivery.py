@@ -14,9 +14,10 @@ from provisioning import delivery
 from provisioning.delivery import actions
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.conftest import git, use_vcenter
-from tests.delivery_world import client_for, drain, make_world, submit
-from tests.vcenter_admin import admin_session, find, vim
+from tests.support.delivery_world import client_for, drain, make_world, submit
+from tests.support.git_repos import git
+from tests.support.services import use_vcenter
+from tests.support.vcenter_admin import admin_session, find, vim
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus

@@ -12,7 +12,7 @@ from provisioning import atlantis, delivery, gitops
 from provisioning.delivery import actions, reaper, steps
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.delivery_world import client_for, drain, submit
+from tests.support.delivery_world import client_for, drain, submit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus

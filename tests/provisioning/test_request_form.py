@@ -9,7 +9,8 @@ from django.test import Client
 from inventory import cache
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.inventory_data import sample_snapshot
+from tests.support.inventory_data import sample_snapshot
+from tests.support.rows import request_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -195,32 +196,6 @@ def test_a_cancelled_request_lets_go_of_its_name(logged_in, warm):
     assert VMRequest.objects.count() == 2, "the cancelled request stays in the history"
 
 
-def request_fields(requester, **changes) -> dict:
-    """The fields of a request row, for tests that create one directly."""
-    fields = dict(
-        requester=requester,
-        vm_name="x1",
-        datacenter_id="datacenter-2",
-        datacenter_name="DC0",
-        cluster_id="c",
-        cluster_name="c",
-        resource_pool_id="p",
-        resource_pool_name="p",
-        datastore_id="d",
-        datastore_name="d",
-        network_id="n",
-        network_name="n",
-        template_id="t",
-        template_name="t",
-        template_uuid="u",
-        folder_id="f",
-        num_cpus=1,
-        memory_mb=512,
-        disk_size_gb=10,
-    )
-    return {**fields, **changes}
-
-
 def test_the_database_refuses_two_open_requests_for_one_name(requester, warm):
     from django.db import IntegrityError, transaction
 
@@ -296,7 +271,7 @@ def test_approvers_and_staff_see_every_request_but_cannot_cancel_others(logged_i
 
 def test_the_form_says_when_the_inventory_cannot_be_read(logged_in, settings):
     from devtools.ports import free_port
-    from tests.conftest import use_redis
+    from tests.support.services import use_redis
 
     use_redis(settings, f"redis://127.0.0.1:{free_port()}/0")
     response = post(logged_in)

@@ -11,8 +11,8 @@ from devtools.ports import free_port
 from provisioning.delivery import actions
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.delivery_world import REPO, TOKEN, client_for, drain, point_atlantis, submit
-from tests.vcenter_admin import admin_session, find, vim
+from tests.support.delivery_world import REPO, TOKEN, client_for, drain, point_atlantis, submit
+from tests.support.vcenter_admin import admin_session, find, vim
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus

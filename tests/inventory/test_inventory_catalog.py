@@ -14,11 +14,11 @@ from inventory import cache, catalog, tasks
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.snapshot import Scope
-from tests.conftest import use_redis
-from tests.inventory_data import sample_snapshot
-from tests.vcenter_admin import admin_session, find, rename, vim
+from tests.support.inventory_data import sample_snapshot
+from tests.support.services import use_redis
+from tests.support.vcenter_admin import admin_session, find, rename, vim
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def loaded_vsphere_modules(code: str) -> list[str]:

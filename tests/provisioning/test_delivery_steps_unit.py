@@ -13,7 +13,7 @@ from provisioning.atlantis import AtlantisResult, Outcome, ProjectResult
 from provisioning.delivery import steps
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.test_request_form import request_fields
+from tests.support.rows import request_fields
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = RequestStatus

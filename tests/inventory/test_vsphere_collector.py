@@ -7,7 +7,7 @@ import pytest
 from inventory import vsphere
 from inventory.snapshot import Scope, VCenterError, VCenterObjectNotFound
 from inventory.vsphere import VCenterConfig
-from tests.vcenter_admin import admin_session, count_entities, create_pool, find, rename, vim
+from tests.support.vcenter_admin import admin_session, count_entities, create_pool, find, rename, vim
 
 pytestmark = pytest.mark.vcsim
 

@@ -11,9 +11,9 @@ from provisioning import delivery, gitops
 from provisioning.delivery import actions, steps
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.conftest import git
-from tests.delivery_world import client_for, drain, submit
-from tests.test_request_form import request_fields
+from tests.support.delivery_world import client_for, drain, submit
+from tests.support.git_repos import git
+from tests.support.rows import request_fields
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
 S = RequestStatus

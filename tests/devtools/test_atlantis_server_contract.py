@@ -17,13 +17,13 @@ from devtools.atlantis.terraform import plan, read_tfvars
 from provisioning.delivery.steps import created_vm_uuid
 from provisioning.terraform.render import render, tfvars_values
 from provisioning.terraform.settings import MACHINE_INPUTS_TFVARS_FILE, RenderSettings
-from tests.git_fixtures import directory_files, make_bare_repo, push_branch
-from tests.terraform_bin import run_terraform
-from tests.test_terraform_render import dhcp_spec, hostile_spec, static_spec
+from tests.support.git_repos import directory_files, make_bare_repo, push_branch
+from tests.support.specs import dhcp_spec, hostile_spec, static_spec
+from tests.support.terraform_bin import run_terraform
 
 # One client for the module: creating one per request (SSL context and all) would double the run time.
 HTTP = httpx.Client(timeout=30)
-DEVTOOLS = Path(__file__).resolve().parent.parent / "devtools"
+DEVTOOLS = Path(__file__).resolve().parents[2] / "devtools"
 
 REPO = "acme/vms"
 BRANCH = "vmprov/1-web01"

@@ -13,7 +13,7 @@ from devtools.atlantis import LocalAtlantis
 from inventory import catalog, tasks
 from inventory.choices import RefreshTrigger
 from provisioning.models import VMRequest
-from tests.atlantis_vcsim import apply_in
+from tests.support.atlantis_vcsim import apply_in
 
 REPO = "acme/vms"
 TOKEN = "atlantis-api-secret-for-tests"

@@ -13,8 +13,8 @@ import pytest
 from provisioning.terraform.hcl import hcl_string, hcl_value
 from provisioning.terraform.render import render
 from provisioning.terraform.settings import RenderSettings
-from tests.terraform_bin import run_terraform
-from tests.test_terraform_render import HOSTILE_TEXT, dhcp_spec, hostile_spec, static_spec, two_controller_spec
+from tests.support.specs import HOSTILE_TEXT, dhcp_spec, hostile_spec, static_spec, two_controller_spec
+from tests.support.terraform_bin import run_terraform
 
 HOSTILE_VALUES = [
     "",

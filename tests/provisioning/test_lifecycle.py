@@ -7,7 +7,7 @@ from provisioning import lifecycle
 from provisioning.delivery import actions
 from provisioning.lifecycle import Action, RequestStatus
 from provisioning.models import VMRequest
-from tests.test_request_form import request_fields
+from tests.support.rows import request_fields
 
 S = RequestStatus
 

@@ -8,8 +8,8 @@ from devtools.ports import free_port
 from inventory import cache, tasks
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
-from tests.conftest import use_redis
-from tests.inventory_data import sample_snapshot
+from tests.support.inventory_data import sample_snapshot
+from tests.support.services import use_redis
 
 pytestmark = pytest.mark.django_db
 

@@ -13,10 +13,10 @@ from django.db import connection
 
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
-from tests.delivery_world import REPO, TOKEN, submit
+from tests.support.delivery_world import REPO, TOKEN, submit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def database_url() -> str:

@@ -11,7 +11,7 @@ from devtools.atlantis.vcenter import (
     reconfigure_machine,
     session,
 )
-from tests.vcenter_admin import find, vim
+from tests.support.vcenter_admin import find, vim
 
 pytestmark = pytest.mark.vcsim
 

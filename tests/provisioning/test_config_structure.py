@@ -20,10 +20,10 @@ from provisioning.terraform.templates import (
     variables_template_pieces,
     variables_text,
 )
-from tests.terraform_bin import run_terraform
-from tests.test_terraform_render import dhcp_spec, static_spec
+from tests.support.specs import dhcp_spec, static_spec
+from tests.support.terraform_bin import run_terraform
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS_TEMPLATE = template_text("providers.tf.template")
 VARIABLES_TEMPLATE = template_text("variables.tf.template")
 
@@ -157,7 +157,7 @@ def test_a_rendered_directory_passes_check_untouched(tmp_path, settings, tfvars_
 
 
 def test_a_rendered_directory_with_hostile_values_passes_check(tmp_path):
-    from tests.test_terraform_render import hostile_spec
+    from tests.support.specs import hostile_spec
 
     directory = rendered_dir(tmp_path, spec=hostile_spec())
     report = ensure_config_structure(directory, check=True)

@@ -10,9 +10,8 @@ import pytest
 
 from provisioning import gitops
 from provisioning.terraform.render import render
-from tests.conftest import git
-from tests.git_fixtures import push_branch
-from tests.test_terraform_render import dhcp_spec
+from tests.support.git_repos import git, push_branch
+from tests.support.specs import dhcp_spec
 
 
 def files_for(vm_name="web01", **changes):

@@ -1,0 +1,1 @@
+"""Helpers the tests share: worlds, fixtures data, Git repositories, vCenter admin."""
