@@ -45,8 +45,10 @@ class VMRequestForm(forms.Form):
     domain = forms.CharField(max_length=253, help_text="The guest's DNS domain (Linux customization needs one).")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        # Which VM holds an address is staff's to know (the VM list is staff-only); others learn only that it is taken.
+        self.names_vms = bool(user is not None and user.is_staff)
         # Bounds are settings, so they are applied per form rather than at import.
         for field, (low, high) in settings.VMPROV_LIMITS.items():
             self.fields[field].validators += [MinValueValidator(low), MaxValueValidator(high)]
@@ -168,7 +170,7 @@ class VMRequestForm(forms.Form):
                     "disk_size_gb",
                     f"The disk must be at least the template's {template['disks'][0]['size_gb']} GB.",
                 )
-        self._clean_uniqueness(data, datacenter)
+        self._clean_uniqueness(data, datacenter, resources.templates.items)
 
     def _resolve(self, data: dict, field: str, items: list[dict], where: str) -> dict | None:
         if field in self.errors or not data.get(field):
@@ -180,12 +182,15 @@ class VMRequestForm(forms.Form):
         self.resolved[field] = found
         return found
 
-    def _clean_uniqueness(self, data: dict, datacenter: dict) -> None:
+    def _clean_uniqueness(self, data: dict, datacenter: dict, templates: list[dict]) -> None:
         vms = catalog.vms(datacenter["id"]).items
         name = data.get("vm_name")
         if name:
             if any(vm["name"].lower() == name for vm in vms):
                 self.add_error("vm_name", f"A VM named {name} already exists in {datacenter['name']}.")
+            elif any(template["name"].lower() == name for template in templates):
+                # A template is a VM to vCenter, which refuses a second one of the same name at clone time.
+                self.add_error("vm_name", f"A template named {name} already exists in {datacenter['name']}.")
             elif VMRequest.objects.open().filter(datacenter_id=datacenter["id"], vm_name=name).exists():
                 self.add_error(
                     "vm_name", f"An open request already asks for a VM named {name} in {datacenter['name']}."
@@ -194,7 +199,8 @@ class VMRequestForm(forms.Form):
         if address and "ipv4_address" not in self.errors:
             holder = _vm_with_address(address, vms, datacenter["id"])
             if holder is not None:
-                self.add_error("ipv4_address", f"{address} is already used by VM {holder['name']}.")
+                by_vm = f" by VM {holder['name']}" if self.names_vms else ""
+                self.add_error("ipv4_address", f"{address} is already in use{by_vm}.")
             elif VMRequest.objects.open().filter(ipv4_address=address).exists():
                 self.add_error("ipv4_address", f"{address} is already taken by an open request.")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -25,6 +27,17 @@ PLACEMENT = [
 MACHINE_FIELDS = ["vm_name", "num_cpus", "memory_mb", "disk_size_gb", "ip_mode"]
 STATIC_FIELDS = ["ipv4_address", "ipv4_prefix", "ipv4_gateway", "dns_servers"]
 EXTRA_FIELDS = ["domain", "notes"]
+
+
+# A request's number as it appears in a link: ASCII digits that fit the database's id column.
+_REQUEST_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _request_id(value: str) -> int:
+    """The request number `value` names; Http404 for anything else (str.isdigit() also accepts "²" and "①")."""
+    if not _REQUEST_ID.fullmatch(value):
+        raise Http404("No such request.")
+    return int(value)
 
 
 def _again_initial(vm_request: VMRequest) -> dict:
@@ -55,7 +68,7 @@ def _again_initial(vm_request: VMRequest) -> dict:
 def new_request(request: HttpRequest) -> HttpResponse:
     again = None
     if request.method == "POST":
-        form = VMRequestForm(request.POST)
+        form = VMRequestForm(request.POST, user=request.user)
         if form.is_valid():
             try:
                 vm_request = submission.submit(form, request.user)
@@ -68,9 +81,9 @@ def new_request(request: HttpRequest) -> HttpResponse:
                 return redirect("provisioning:detail", pk=vm_request.pk)
     else:
         again_id = request.GET.get("again", "")
-        if again_id.isdigit():
-            again = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=int(again_id))
-        form = VMRequestForm(initial=_again_initial(again) if again else {})
+        if again_id:
+            again = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=_request_id(again_id))
+        form = VMRequestForm(initial=_again_initial(again) if again else {}, user=request.user)
     placement = [
         {
             "name": name,

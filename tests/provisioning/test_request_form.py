@@ -110,6 +110,8 @@ def test_a_static_request_keeps_its_network_settings(logged_in, warm):
         ("vm_name", "-web", "host name"),
         ("vm_name", "x" * 64, "at most 63"),
         ("vm_name", "db01", "already exists"),
+        # vCenter refuses a clone named like a template (a template is a VM to vCenter): refused here, not at clone.
+        ("vm_name", "win2022", "A template named win2022 already exists"),
         ("domain", 'example.com"\n}', "DNS domain"),
         ("domain", "a" * 300, "at most 253"),
         ("notes", "x" * 2001, "at most 2000"),
@@ -145,9 +147,9 @@ def test_bad_input_is_refused_on_its_field_and_nothing_is_saved(logged_in, warm,
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"ipv4_address": "10.0.0.5"}, "ipv4_address", "already used by VM db01"),
+        ({"ipv4_address": "10.0.0.5"}, "ipv4_address", "10.0.0.5 is already in use."),
         # A VM of the other datacenter reports 10.0.1.5: addresses are unique across the whole inventory.
-        ({"ipv4_address": "10.0.1.5", "ipv4_gateway": "10.0.1.1"}, "ipv4_address", "already used by VM db01"),
+        ({"ipv4_address": "10.0.1.5", "ipv4_gateway": "10.0.1.1"}, "ipv4_address", "10.0.1.5 is already in use."),
         ({"ipv4_gateway": "10.0.1.1"}, "ipv4_gateway", "not inside 10.0.0.0/24"),
         ({"ipv4_gateway": "10.0.0.20"}, "ipv4_gateway", "own address"),
         ({"ipv4_address": "10.0.0.255"}, "ipv4_address", "broadcast"),
@@ -162,6 +164,21 @@ def test_static_network_settings_are_checked(logged_in, warm, changes, field, me
     response = post(logged_in, **{**static, **changes})
     assert response.status_code == 400
     assert message in " ".join(errors_of(response)[field]), errors_of(response)
+
+
+def test_only_staff_learn_which_vm_holds_an_address(logged_in, warm, staff):
+    static = {"ip_mode": "static", "ipv4_address": "10.0.1.5", "ipv4_prefix": "24", "ipv4_gateway": "10.0.1.1"}
+    # The VM list is staff-only: a requester learns that the address is taken, not by which VM.
+    requester_sees = " ".join(errors_of(post(logged_in, **static))["ipv4_address"])
+    assert "already in use" in requester_sees and "db01" not in requester_sees
+    staff_client = Client()
+    staff_client.force_login(staff)
+    assert "already in use by VM db01" in " ".join(errors_of(post(staff_client, **static))["ipv4_address"])
+
+
+@pytest.mark.parametrize("again", ["²", "³", "①", "٣", "1" * 5000, "-1", "1e3", " 1"])
+def test_request_again_with_a_malformed_number_is_not_found(logged_in, warm, again):
+    assert logged_in.get("/requests/new/", {"again": again}).status_code == 404
 
 
 def test_an_open_request_holds_its_name_and_address(logged_in, warm):
