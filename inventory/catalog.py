@@ -18,16 +18,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from django.conf import settings
+from django.utils import timezone
 
 from inventory import cache, tasks
 from inventory.cache import CachedHash
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
-from inventory.snapshot import Scope, VCenterError, VCenterObjectNotFound
+from inventory.snapshot import Scope, VCenterError, VCenterObjectNotFound, is_managed_object_id
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,13 @@ def _raise_unless_collected(run: RefreshRun) -> None:
         raise Unavailable(f"The vSphere inventory is not cached yet and vCenter cannot be read: {run.error}")
 
 
+def _well_formed(object_id: str, what: str) -> str:
+    """`object_id` when it can be a managed object id; else NotFound before any cache or vCenter call."""
+    if not is_managed_object_id(object_id):
+        raise NotFound(f"{what} {object_id[:40]!r}{'…' if len(object_id) > 40 else ''} is not in the vSphere inventory")
+    return object_id
+
+
 def _require(cached: CachedHash | None, what: str) -> CachedHash:
     if cached is None:
         raise NotFound(f"{what} is not in the vSphere inventory")
@@ -170,7 +178,7 @@ def datacenters() -> Listing:
 
 @_cache_read
 def datacenter(datacenter_id: str) -> dict:
-    found = datacenters().by_id().get(datacenter_id)
+    found = datacenters().by_id().get(_well_formed(datacenter_id, "datacenter"))
     if found is None:
         raise NotFound(f"datacenter {datacenter_id} is not in the vSphere inventory")
     return found
@@ -188,6 +196,7 @@ def datacenter_named(name: str) -> dict:
 
 
 def _datacenter_list(datacenter_id: str, kind: str) -> Listing:
+    _well_formed(datacenter_id, "datacenter")
     key = cache.datacenter_key(datacenter_id, kind)
     scope = Scope.datacenter(datacenter_id)
     cached = cache.read_hash(key)
@@ -244,11 +253,10 @@ def cluster_resources(cluster_id: str, *, wait_for_templates: bool = True) -> Cl
     never hold up the rest: they come back empty, "loading", and a refresh is queued.
     Validating a request keeps the default: it checks the chosen template against the list.
     """
-    key = cache.resources_key(cluster_id)
+    key = cache.resources_key(_well_formed(cluster_id, "cluster"))
     cached = cache.read_hash(key)
     if cached is None:
-        if cache.cluster_is_unknown(cluster_id):
-            raise NotFound(f"cluster {cluster_id} is not in the vSphere inventory")
+        _require_listed_cluster(cluster_id)
         cached = _require(_fill(key, Scope.cluster(cluster_id)), f"cluster {cluster_id}")
         stale = False
     else:
@@ -269,6 +277,42 @@ def cluster_resources(cluster_id: str, *, wait_for_templates: bool = True) -> Cl
         refresh_error=cached.error,
         **grouped,
     )
+
+
+def _require_listed_cluster(cluster_id: str) -> None:
+    """NotFound unless some datacenter's cluster list holds `cluster_id`: only a listed cluster is collected.
+
+    A datacenter whose cluster list is not cached is collected first, at most once per soft age (its latest
+    refresh run says when it was tried): any number of made-up ids costs one bounded collection per datacenter.
+    """
+    if cache.cluster_is_unknown(cluster_id):
+        raise NotFound(f"cluster {cluster_id} is not in the vSphere inventory")
+    unread = []
+    for datacenter_id in datacenters().by_id():
+        key = cache.datacenter_key(datacenter_id, "clusters")
+        listed = cache.read_hash(key)
+        if listed is None and not _tried_lately(Scope.datacenter(datacenter_id)):
+            try:
+                listed = _fill(key, Scope.datacenter(datacenter_id))
+            except NotFound:
+                continue  # the datacenter is gone from vCenter: it holds no cluster
+        if listed is None:
+            unread.append(datacenter_id)
+        elif cluster_id in listed.items:
+            return
+    if unread:
+        raise Unavailable(
+            f"The clusters of datacenter {', '.join(unread)} could not be read from vCenter lately; try again later.",
+            retry_after=settings.INVENTORY_SOFT_AGE,
+        )
+    raise NotFound(f"cluster {cluster_id} is not in the vSphere inventory")
+
+
+def _tried_lately(scope: Scope) -> bool:
+    """Whether a collection of `scope` finished within the soft age (whatever its outcome)."""
+    since = timezone.now() - timedelta(seconds=settings.INVENTORY_SOFT_AGE)
+    finished = RefreshRun.objects.filter(scope=scope.label, started_at__gte=since)
+    return finished.exclude(outcome=RefreshOutcome.RUNNING).exists()
 
 
 def _cached_templates(datacenter_id: str, fetched_at: float) -> tuple[Listing, str]:

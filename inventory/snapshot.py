@@ -19,9 +19,18 @@ class VCenterObjectNotFound(VCenterError):
     """The datacenter or cluster a scoped refresh asked for does not exist (any more)."""
 
 
+# A datacenter's or cluster's managed object id as vCenter writes them ("datacenter-2", "domain-c7",
+# "ha-datacenter"): anything else cannot name one, so nothing asks vCenter (or records a refresh) for it.
+_MANAGED_OBJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,79}")
+
+
+def is_managed_object_id(value: str) -> bool:
+    return bool(_MANAGED_OBJECT_ID.fullmatch(value))
+
+
 @dataclass(frozen=True)
 class Scope:
-    """What one refresh covers: everything, one datacenter or one cluster."""
+    """What one refresh covers: everything, one datacenter or one cluster (by a well-formed managed object id)."""
 
     kind: str  # "all" | "datacenter" | "cluster"
     id: str = ""
@@ -35,6 +44,8 @@ class Scope:
             raise ValueError(f"unknown scope kind {self.kind!r}")
         if (self.kind == self.ALL) != (not self.id):
             raise ValueError("a datacenter or cluster scope needs an id; the full scope has none")
+        if self.id and not is_managed_object_id(self.id):
+            raise ValueError(f"{self.id[:40]!r} is not a managed object id")
 
     @classmethod
     def everything(cls) -> Scope:

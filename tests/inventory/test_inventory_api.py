@@ -174,3 +174,89 @@ def test_a_warm_cache_answers_every_endpoint_without_vcenter(logged_in, warm, no
     assert no_vcenter == []
     assert RefreshRun.objects.count() == 0
     assert OrmQ.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/vsphere/hierarchical/clusters/" + "c" * 250 + "/resources",
+        "/api/vsphere/hierarchical/clusters/domain c7/resources",
+        "/api/vsphere/hierarchical/clusters/%C3%A9t%C3%A9/resources",
+        "/api/vsphere/hierarchical/datacenters/" + "d" * 250 + "/clusters",
+        "/api/vsphere/hierarchical/datacenters/-datacenter/templates",
+    ],
+)
+def test_a_malformed_id_is_404_json_without_asking_vcenter_or_recording_a_refresh(logged_in, no_vcenter, url):
+    # Nothing cached at all: a well-formed id would be looked up; a malformed one cannot name anything.
+    response = logged_in.get(url)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert len(response.json()["error"]) < 120
+    assert no_vcenter == []
+    assert RefreshRun.objects.count() == 0
+
+
+@pytest.fixture
+def collections(monkeypatch):
+    """Every collection the catalog starts, by scope label, each one succeeding from the sample snapshot."""
+    from django.utils import timezone
+
+    from inventory import catalog
+    from inventory.choices import RefreshOutcome
+    from inventory.snapshot import Scope
+
+    started = []
+
+    def collect(scope: Scope, trigger: str, wait: float = 0):
+        started.append(scope.label)
+        snapshot = sample_snapshot(scope=scope)
+        if scope.kind == Scope.DATACENTER:
+            snapshot.datacenters = [dc for dc in snapshot.datacenters if dc["id"] == scope.id]
+            for lists in (snapshot.clusters, snapshot.templates, snapshot.vms, snapshot.folders):
+                for other in [dc for dc in lists if dc != scope.id]:
+                    del lists[other]
+            snapshot.resources = {}
+        cache.write_snapshot(snapshot)
+        return RefreshRun.objects.create(
+            trigger=trigger, scope=scope.label, started_at=timezone.now(), outcome=RefreshOutcome.SUCCEEDED
+        )
+
+    monkeypatch.setattr(catalog, "_refresh", collect)
+    return started
+
+
+def test_made_up_cluster_ids_cost_one_lookup_per_datacenter_and_none_of_their_own(logged_in, no_vcenter, collections):
+    from django_redis import get_redis_connection
+
+    redis = get_redis_connection("default")
+    cache.write_snapshot(sample_snapshot())
+    # One datacenter's cluster list is not cached: a made-up id might be one of its clusters.
+    redis.delete("vmprov:inventory:dc:datacenter-3:clusters")
+
+    for made_up in ("domain-c404", "domain-c405", "domain-c406"):
+        response = logged_in.get(f"/api/vsphere/hierarchical/clusters/{made_up}/resources")
+        assert response.status_code == 404, response.json()
+        assert response["Content-Type"] == "application/json"
+    assert collections == ["datacenter:datacenter-3"], "one look at the datacenter, never a collection per id"
+    assert not RefreshRun.objects.filter(scope__startswith="cluster:").exists()
+
+    # The list is gone again within the soft age (say its refresh failed): made-up ids look up nothing more.
+    redis.delete("vmprov:inventory:dc:datacenter-3:clusters")
+    response = logged_in.get("/api/vsphere/hierarchical/clusters/domain-c407/resources")
+    assert response.status_code == 503
+    assert collections == ["datacenter:datacenter-3"]
+
+    # A listed cluster whose resources are not cached is still collected, once.
+    redis.delete("vmprov:inventory:cluster:domain-c7:resources")
+    assert logged_in.get("/api/vsphere/hierarchical/clusters/domain-c7/resources").status_code == 200
+    assert collections == ["datacenter:datacenter-3", "cluster:domain-c7"]
+
+
+def test_a_refresh_scope_never_names_a_malformed_id():
+    """What a refresh run records fits its column: a scope cannot be made of an id vCenter would never write."""
+    from inventory.snapshot import Scope
+
+    assert Scope.from_label("cluster:domain-c7").id == "domain-c7"
+    for label in ("cluster:" + "c" * 81, "datacenter:dc 1", "cluster:été", "cluster:"):
+        with pytest.raises(ValueError):
+            Scope.from_label(label)
