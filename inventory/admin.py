@@ -1,10 +1,11 @@
-"""Admin: refresh runs, and the inventory cache page with its refresh buttons (staff only)."""
+"""Admin: refresh runs, and the inventory cache page with its refresh buttons (`inventory.refresh_inventory`)."""
 
 from __future__ import annotations
 
 import time
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -42,6 +43,7 @@ class RefreshRunAdmin(admin.ModelAdmin):
         ]
 
     def cache_view(self, request: HttpRequest) -> HttpResponse:
+        _require_refresh_permission(request)
         now = time.time()
         try:
             scopes = [
@@ -69,6 +71,7 @@ class RefreshRunAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/inventory/cache.html", context)
 
     def refresh_view(self, request: HttpRequest) -> HttpResponse:
+        _require_refresh_permission(request)
         try:
             scope = Scope.from_label(request.POST.get("scope", "all"))
         except ValueError:
@@ -81,8 +84,17 @@ class RefreshRunAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:inventory_refreshrun_cache"))
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
-        extra_context = {**(extra_context or {}), "cache_url": reverse("admin:inventory_refreshrun_cache")}
+        if request.user.has_perm(REFRESH_PERMISSION):
+            extra_context = {**(extra_context or {}), "cache_url": reverse("admin:inventory_refreshrun_cache")}
         return super().changelist_view(request, extra_context)
+
+
+REFRESH_PERMISSION = "inventory.refresh_inventory"
+
+
+def _require_refresh_permission(request: HttpRequest) -> None:
+    if not request.user.has_perm(REFRESH_PERMISSION):
+        raise PermissionDenied("Seeing the inventory cache and refreshing it needs the refresh_inventory permission.")
 
 
 def _refresh_scope_of(key: str) -> str:

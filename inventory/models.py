@@ -18,6 +18,9 @@ class RefreshRun(models.Model):
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["scope", "-started_at"])]
+        # Seeing the cache and queueing refreshes (each a vCenter collection) is a permission of its own:
+        # being staff is not enough.
+        permissions = [("refresh_inventory", "Can see the inventory cache and queue refreshes")]
 
     def __str__(self) -> str:
         return f"{self.scope} {self.get_trigger_display()} {self.get_outcome_display()}"

@@ -106,6 +106,22 @@ def test_the_cache_page_is_for_staff_only(client, requester):
     assert OrmQ.objects.count() == 0
 
 
+def test_the_cache_page_and_its_buttons_need_the_refresh_permission(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    operator = django_user_model.objects.create_user("operator", password="x", is_staff=True)
+    client.force_login(operator)
+    assert client.get("/admin/inventory/refreshrun/cache/").status_code == 403
+    assert client.post("/admin/inventory/refreshrun/cache/refresh/", {"scope": "all"}).status_code == 403
+    assert OrmQ.objects.count() == 0
+
+    operator.user_permissions.add(Permission.objects.get(codename="refresh_inventory"))
+    operator = django_user_model.objects.get(pk=operator.pk)  # permissions are cached on the user object
+    client.force_login(operator)
+    assert client.get("/admin/inventory/refreshrun/cache/").status_code == 200
+    assert client.post("/admin/inventory/refreshrun/cache/refresh/", {"scope": "all"}).status_code == 302
+
+
 def test_the_cache_page_says_when_redis_is_down(client, staff, settings):
     use_redis(settings, f"redis://127.0.0.1:{free_port()}/0")
     client.force_login(staff)
