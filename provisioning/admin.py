@@ -30,6 +30,9 @@ class VMRequestAdmin(admin.ModelAdmin):
     exclude = ("rendered_files",)
     actions = ["approve", "reject", "retry_delivery"]
 
+    class Media:
+        css = {"all": ["provisioning/admin.css"]}
+
     def _decide(self, request, queryset, decision: str):
         """Approve or reject with a reason: an intermediate page asks for it."""
         if "reason" not in request.POST:
@@ -85,5 +88,5 @@ class VMRequestAdmin(admin.ModelAdmin):
     @admin.display(description="Rendered Terraform")
     def terraform_files(self, obj: VMRequest) -> str:
         return format_html_join(
-            "", "<h4>{}</h4><pre style='white-space: pre-wrap'>{}</pre>", sorted(obj.rendered_files.items())
+            "", "<h4>{}</h4><pre class='rendered-terraform'>{}</pre>", sorted(obj.rendered_files.items())
         ) or format_html("<em>{}</em>", "nothing rendered")

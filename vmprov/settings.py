@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from vmprov.env import env_bool, env_float, env_int, env_list, env_str
@@ -40,6 +41,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "vmprov.middleware.LoginRequiredMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "vmprov.urls"
@@ -59,6 +61,38 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- HTTPS: behind a TLS proxy (or TLS at gunicorn), VMPROV_HTTPS=true makes the cookies Secure, sends HSTS,
+# redirects plain HTTP and trusts the proxy's header saying the request came over HTTPS. ---
+VMPROV_HTTPS = env_bool("VMPROV_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = VMPROV_HTTPS
+SECURE_SSL_REDIRECT = env_bool("VMPROV_SSL_REDIRECT", VMPROV_HTTPS)
+SECURE_HSTS_SECONDS = env_int("VMPROV_HSTS_SECONDS", 31536000 if VMPROV_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("VMPROV_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("VMPROV_HSTS_PRELOAD", False)
+# Only a proxy that sets (and never passes on) this header may stand in front: a client could otherwise claim HTTPS.
+_PROXY_SSL_HEADER = env_str("VMPROV_PROXY_SSL_HEADER", "X-Forwarded-Proto" if VMPROV_HTTPS else "")
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# HSTS preloading commits the whole domain to HTTPS in browsers' built-in lists: its owner's decision, not a default.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# --- Content-Security-Policy (django-csp): scripts, styles and everything else from vmprov's own origin only;
+# no inline script or style, no eval. Templates keep their styles in static stylesheets. ---
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Database: SQLite file by default, PostgreSQL in production (DATABASE_URL) ---
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
@@ -213,6 +247,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "vmprov" / "static"]  # the pages' stylesheet, favicon and htmx
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
