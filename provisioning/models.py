@@ -106,6 +106,7 @@ class VMRequest(models.Model):
     objects = VMRequestQuerySet.as_manager()
 
     class Meta:
+        verbose_name = "VM request"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
