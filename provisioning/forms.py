@@ -20,6 +20,23 @@ DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*
 # (a computer name of 15 characters at most and an administrator password), which vmprov does not offer.
 UNSUPPORTED_GUESTS = ("windows", "win")
 
+# What an empty field says: each names what is missing, so a summary of eleven errors reads as eleven things to do.
+REQUIRED = {
+    "datacenter": "Choose a datacenter.",
+    "cluster": "Choose a cluster.",
+    "resource_pool": "Choose a resource pool.",
+    "datastore": "Choose a datastore.",
+    "network": "Choose a network.",
+    "folder": "Choose a VM folder.",
+    "template": "Choose a template.",
+    "vm_name": "Enter a name for the VM.",
+    "num_cpus": "Enter the number of CPUs.",
+    "memory_mb": "Enter the memory in MB.",
+    "disk_size_gb": "Enter the disk size in GB.",
+    "ip_mode": "Choose DHCP or a static address.",
+    "domain": "Enter the guest's DNS domain.",
+}
+
 
 class VMRequestForm(forms.Form):
     datacenter = forms.CharField(max_length=200)
@@ -54,6 +71,10 @@ class VMRequestForm(forms.Form):
             self.fields[field].validators += [MinValueValidator(low), MaxValueValidator(high)]
             self.fields[field].widget.attrs.update({"min": low, "max": high})
         self.fields["domain"].initial = settings.VMPROV_DEFAULT_DOMAIN
+        for name, message in REQUIRED.items():
+            self.fields[name].error_messages["required"] = message
+        # A longer name is refused with a message, not cut short by the browser without a word.
+        self.fields["vm_name"].widget.attrs.pop("maxlength", None)
         # Filled in by clean(): what the posted ids resolve to in the inventory.
         self.resolved: dict[str, dict] = {}
 
@@ -153,18 +174,9 @@ class VMRequestForm(forms.Form):
                     f"Datastore {datastore['name']} has {datastore['free_space'] // 2**30} GB free.",
                 )
         if template is not None:
-            guest = (template.get("guest_id") or "").lower()
-            if guest.startswith(UNSUPPORTED_GUESTS):
-                self.add_error(
-                    "template",
-                    f"Template {template['name']} is a Windows guest ({template['guest_id']}); vmprov customizes "
-                    "Linux guests only (Windows needs a computer name of at most 15 characters and an administrator "
-                    "password, which this form does not take).",
-                )
-            elif not template.get("disks"):
-                self.add_error("template", f"Template {template['name']} has no disk to clone.")
-            elif not template.get("nic_types"):
-                self.add_error("template", f"Template {template['name']} has no network adapter to connect.")
+            problem = template_problem(template)
+            if problem:
+                self.add_error("template", problem)
             elif data.get("disk_size_gb") and data["disk_size_gb"] < template["disks"][0]["size_gb"]:
                 self.add_error(
                     "disk_size_gb",
@@ -203,6 +215,22 @@ class VMRequestForm(forms.Form):
                 self.add_error("ipv4_address", f"{address} is already in use{by_vm}.")
             elif VMRequest.objects.open().filter(ipv4_address=address).exists():
                 self.add_error("ipv4_address", f"{address} is already taken by an open request.")
+
+
+def template_problem(template: dict) -> str | None:
+    """Why vmprov cannot clone `template` (the form's list marks such templates too); None when it can."""
+    guest = (template.get("guest_id") or "").lower()
+    if guest.startswith(UNSUPPORTED_GUESTS):
+        return (
+            f"Template {template['name']} is a Windows guest ({template['guest_id']}); vmprov customizes "
+            "Linux guests only (Windows needs a computer name of at most 15 characters and an administrator "
+            "password, which this form does not take)."
+        )
+    if not template.get("disks"):
+        return f"Template {template['name']} has no disk to clone."
+    if not template.get("nic_types"):
+        return f"Template {template['name']} has no network adapter to connect."
+    return None
 
 
 def _vm_with_address(address: str, vms: list[dict], datacenter_id: str) -> dict | None:

@@ -1,17 +1,22 @@
-"""Pages of VM requests: the form, the list and a request's page. Thin: the work is in forms and submission."""
+"""Pages of VM requests: the form, the list, the approver's inbox and a request's page, each following its
+requests by htmx polling. Thin: the rules are lifecycle's, the work is in forms, submission and delivery.actions."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
 
 from django.contrib import messages
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from provisioning import lifecycle, roles, submission
-from provisioning.delivery import actions
-from provisioning.forms import VMRequestForm
+from provisioning import inbox, lifecycle, roles, submission, timeline, vm_facts
+from provisioning.delivery import actions, approval
+from provisioning.forms import UNSUPPORTED_GUESTS, VMRequestForm
 from provisioning.models import VMRequest
 from provisioning.terraform.spec import InvalidMachineSpec
 
@@ -64,6 +69,15 @@ def _again_initial(vm_request: VMRequest) -> dict:
     }
 
 
+def _error_summary(form: VMRequestForm) -> list[dict]:
+    """Every error of a refused form, each linked to its field, for the summary at the top of the page."""
+    summary = [{"field_id": "", "label": "", "message": message} for message in form.non_field_errors()]
+    for name, errors in form.errors.items():
+        if name != NON_FIELD_ERRORS:
+            summary += [{"field_id": f"id_{name}", "label": form[name].label, "message": m} for m in errors]
+    return summary
+
+
 @require_http_methods(["GET", "POST"])
 def new_request(request: HttpRequest) -> HttpResponse:
     again = None
@@ -95,6 +109,8 @@ def new_request(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "form": form,
+        "error_summary": _error_summary(form),
+        "unsupported_guests": " ".join(UNSUPPORTED_GUESTS),
         "again": again,
         "placement": placement,
         "machine_fields": MACHINE_FIELDS,
@@ -104,25 +120,147 @@ def new_request(request: HttpRequest) -> HttpResponse:
     return render(request, "provisioning/request_form.html", context, status=400 if form.errors else 200)
 
 
+PAGE_SIZE = 25
+# Lists follow their requests every few seconds (a request's page more often): htmx polls and the server answers
+# 204 when nothing changed, so an idle tab costs one small query per poll.
+LIST_POLL = "every 5s"
+DETAIL_POLL = "every 2s"
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _poll_url(request: HttpRequest, version: str) -> str:
+    """This page's address with the version the page shows: the next poll answers 204 while it is still current."""
+    query = request.GET.copy()
+    query["since"] = version
+    return f"{request.path}?{query.urlencode()}"
+
+
+def _version(*parts: object) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def _live(request: HttpRequest, template: str, context: dict, version: str) -> HttpResponse | None:
+    """htmx's poll: 204 (no swap) when the page is current, else the changed fragment; None for a whole page."""
+    if not _is_htmx(request):
+        return None
+    if request.GET.get("since") == version:
+        return HttpResponse(status=204)
+    return render(request, template, {**context, "live_update": True})
+
+
+@dataclass
+class ListFilters:
+    """The requests list's filters, as the query string gives them."""
+
+    status: str = ""  # "", "open", "settled" or one status
+    datacenter: str = ""
+    query: str = ""
+    mine: bool = False
+
+    STATUS_GROUPS = {"open": lifecycle.OPEN_STATUSES, "settled": lifecycle.SETTLED_STATUSES}
+
+    @classmethod
+    def from_query(cls, query, sees_all: bool) -> ListFilters:
+        status = query.get("status", "")
+        if status not in cls.STATUS_GROUPS and status not in lifecycle.RequestStatus.values:
+            status = ""
+        return cls(
+            status=status,
+            datacenter=query.get("datacenter", "")[:255],
+            query=query.get("q", "").strip()[:63],
+            mine=sees_all and query.get("mine") == "1",
+        )
+
+    def apply(self, requests, user):
+        if self.status in self.STATUS_GROUPS:
+            requests = requests.filter(status__in=self.STATUS_GROUPS[self.status])
+        elif self.status:
+            requests = requests.filter(status=self.status)
+        if self.datacenter:
+            requests = requests.filter(datacenter_name=self.datacenter)
+        if self.query:
+            requests = requests.filter(vm_name__icontains=self.query)
+        if self.mine:
+            requests = requests.filter(requester=user)
+        return requests
+
+    @property
+    def active(self) -> bool:
+        return bool(self.status or self.datacenter or self.query or self.mine)
+
+
 def request_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     sees_all = roles.sees_all_requests(user)
-    requests = VMRequest.objects.visible_to(user).select_related("requester")
-    if request.GET.get("mine"):
-        requests = requests.filter(requester=user)
-    return render(request, "provisioning/request_list.html", {"requests": requests[:500], "sees_all": sees_all})
+    visible = VMRequest.objects.visible_to(user)
+    filters = ListFilters.from_query(request.GET, sees_all)
+    requests = filters.apply(visible.select_related("requester"), user).order_by("-created_at", "-id")
+    page = Paginator(requests, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    version = _version(page.number, page.paginator.count, [(r.pk, r.status) for r in rows])
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("since", None)
+    context = {
+        "page": page,
+        "rows": rows,
+        "sees_all": sees_all,
+        "filters": filters,
+        "page_query": query.urlencode(),
+        "status_choices": lifecycle.RequestStatus.choices,
+        "datacenters": visible.order_by("datacenter_name").values_list("datacenter_name", flat=True).distinct(),
+        # Follow the list while a request on it can still move by itself.
+        "poll_url": _poll_url(request, version)
+        if any(r.status not in lifecycle.SETTLED_STATUSES for r in rows)
+        else "",
+        "poll_every": LIST_POLL,
+    }
+    live = _live(request, "provisioning/_request_table.html", context, version)
+    return live or render(request, "provisioning/request_list.html", context)
+
+
+def approval_inbox(request: HttpRequest) -> HttpResponse:
+    """Waiting for my approval: the planned requests this approver may decide now, with why each needs a person."""
+    if not roles.is_approver(request.user):
+        raise PermissionDenied("Only approvers have an approval inbox.")
+    waiting = inbox.waiting_for(request.user)
+    version = _version([(r.pk, r.plan_digest) for r in waiting])
+    context = {
+        "waiting": [(r, approval.why_approval_is_needed(r)) for r in waiting],
+        "inbox_count": len(waiting),
+        # New requests may arrive at any time: the inbox always follows.
+        "poll_url": _poll_url(request, version),
+        "poll_every": LIST_POLL,
+    }
+    live = _live(request, "provisioning/_inbox_table.html", context, version)
+    return live or render(request, "provisioning/inbox.html", context)
 
 
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=pk)
+    vm_request = get_object_or_404(VMRequest.objects.visible_to(request.user).select_related("requester"), pk=pk)
+    events = list(vm_request.events.select_related("actor"))
+    version = _version(vm_request.status, events[-1].pk if events else 0)
+    planned = vm_request.status == lifecycle.RequestStatus.PLANNED
     context = {
         "vm_request": vm_request,
-        "events": vm_request.events.select_related("actor"),
-        "rendered_files": sorted(vm_request.rendered_files.items()),
+        "events": events,
         "allowed": {action.value for action in lifecycle.allowed_actions(request.user, vm_request)},
-        "steps": lifecycle.progress(vm_request.status),
+        "steps": timeline.timed_steps(vm_request.status, events),
+        "approval_reasons": approval.why_approval_is_needed(vm_request) if planned else [],
+        "no_approver_email": planned and not roles.approver_emails(except_user_id=vm_request.requester_id),
+        "vm": vm_facts.delivered_vm(vm_request.datacenter_id, vm_request.vm_moref)
+        if vm_request.status == lifecycle.RequestStatus.READY
+        else None,
+        # A settled request moves only when a person acts (and their page reloads): nothing left to follow.
+        "poll_url": "" if vm_request.status in lifecycle.SETTLED_STATUSES else _poll_url(request, version),
+        "poll_every": DETAIL_POLL,
+        "rendered_files": sorted(vm_request.rendered_files.items()),
     }
-    return render(request, "provisioning/request_detail.html", context)
+    live = _live(request, "provisioning/_request_live.html", context, version)
+    return live or render(request, "provisioning/request_detail.html", context)
 
 
 @require_POST

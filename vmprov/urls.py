@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+# Browsers ask for /favicon.ico whatever the page says; the login page has to show it too.
+favicon = login_not_required(RedirectView.as_view(url=static("vmprov/favicon.svg"), permanent=True))
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="provisioning:new"), name="home"),
@@ -10,4 +15,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/vsphere/", include("inventory.urls")),
+    path("favicon.ico", favicon),
 ]

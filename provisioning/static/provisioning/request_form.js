@@ -46,19 +46,22 @@
     }
   }
 
-  function fill(name, items, label, accept) {
+  // `refusal(item)` says why an item is listed but cannot be chosen (the option is disabled and says so).
+  function fill(name, items, label, accept, refusal) {
     const el = select(name);
     const wanted = el.dataset.selected || el.value;
     el.innerHTML = "";
-    const placeholder = new Option(items.length ? "— choose —" : "— none available —", "");
+    const offered = accept ? items.filter(accept) : items;
+    const placeholder = new Option(offered.length ? "— choose —" : "— none available —", "");
     el.add(placeholder);
-    for (const item of items) {
-      if (accept && !accept(item)) continue;
-      const option = new Option(label(item), item.id);
+    for (const item of offered) {
+      const why = refusal ? refusal(item) : "";
+      const option = new Option(why ? `${label(item)} — ${why}` : label(item), item.id);
+      option.disabled = Boolean(why);
       option.dataset.item = JSON.stringify(item);
       el.add(option);
     }
-    if (wanted && [...el.options].some((o) => o.value === wanted)) el.value = wanted;
+    if (wanted && [...el.options].some((o) => o.value === wanted && !o.disabled)) el.value = wanted;
     el.dataset.selected = "";
     el.disabled = false;
     el.dispatchEvent(new Event("vmprov:filled"));
@@ -74,7 +77,27 @@
     }
   }
 
-  const gb = (bytes) => `${Math.floor(bytes / 2 ** 30)} GB free`;
+  const gb = (bytes) => `${Math.max(0, Math.floor(bytes / 2 ** 30))} GB free`;
+  const input = (name) => form.querySelector(`input[name="${name}"]`);
+  // The smallest disk the form accepts (the setting, or the chosen template's disk): a datastore without room
+  // for it is not offered.
+  const minimumDiskGb = () => Number(input("disk_size_gb").min) || 1;
+  // Guests vmprov cannot customize (the server refuses them too); templates it cannot clone are marked.
+  const unsupportedGuests = (form.dataset.unsupportedGuests || "").split(" ").filter(Boolean);
+  function templateRefusal(template) {
+    const guest = (template.guest_id || "").toLowerCase();
+    if (unsupportedGuests.some((prefix) => guest.startsWith(prefix))) return "not supported (Windows guest)";
+    if (!template.disks || !template.disks.length) return "not supported (no disk)";
+    if (!template.nic_types || !template.nic_types.length) return "not supported (no network adapter)";
+    return "";
+  }
+  // A template's size as a default, kept within the form's own bounds.
+  function within(name, value) {
+    const el = input(name);
+    const low = Number(el.min) || value;
+    const high = Number(el.max) || value;
+    return Math.min(high, Math.max(low, value));
+  }
 
   async function datacenterChanged() {
     clear("cluster", "resource_pool", "datastore", "network", "folder", "template");
@@ -92,7 +115,8 @@
     });
     load(apiUrl("templates", id), ["template"], "templates").then((body) => {
       if (body && current()) {
-        fill("template", body.templates, (t) => `${t.name} (${t.guest_id}, ${t.num_cpus} CPU, ${t.memory_mb} MB)`);
+        fill("template", body.templates, (t) => `${t.name} (${t.guest_id}, ${t.num_cpus} CPU, ${t.memory_mb} MB)`,
+          null, templateRefusal);
       }
     });
   }
@@ -106,7 +130,7 @@
     if (!body || mine !== generation.cluster) return;
     fill("resource_pool", body.resource_pools, (p) => p.path);
     fill("datastore", body.datastores, (d) => `${d.name} (${gb(d.free_space)}, ${d.type})`,
-      (d) => d.accessible && d.maintenance_mode === "normal");
+      (d) => d.accessible && d.maintenance_mode === "normal" && d.free_space >= minimumDiskGb() * 2 ** 30);
     fill("network", body.networks, (n) => `${n.name} (${n.type})`);
   }
 
@@ -116,13 +140,12 @@
     if (!option || !option.dataset.item) { info.textContent = ""; return; }
     const template = JSON.parse(option.dataset.item);
     const disk = template.disks.length ? template.disks[0].size_gb : 1;
-    const diskInput = form.querySelector('input[name="disk_size_gb"]');
-    diskInput.min = disk;
-    if (!diskInput.value) diskInput.value = disk;
-    const cpus = form.querySelector('input[name="num_cpus"]');
-    if (!cpus.value) cpus.value = template.num_cpus;
-    const memory = form.querySelector('input[name="memory_mb"]');
-    if (!memory.value) memory.value = template.memory_mb;
+    const diskInput = input("disk_size_gb");
+    diskInput.dataset.settingMin ??= diskInput.min;  // the form's own minimum, before any template raised it
+    diskInput.min = Math.max(Number(diskInput.dataset.settingMin) || 1, disk);
+    if (!diskInput.value) diskInput.value = within("disk_size_gb", disk);
+    if (!input("num_cpus").value) input("num_cpus").value = within("num_cpus", template.num_cpus);
+    if (!input("memory_mb").value) input("memory_mb").value = within("memory_mb", template.memory_mb);
     info.textContent = `Template: ${template.disks.length} disk(s), first ${disk} GB; NIC ${template.nic_types.join(", ") || "?"}`;
   }
 
