@@ -373,3 +373,21 @@ def merge_and_delete(branch: str, message: str) -> MergeResult:
             )
         git("push", "--quiet", "origin", "--delete", branch, check=False)
     return MergeResult(merged=True, commit=commit, message=f"merged {branch} into {base} and deleted it")
+
+
+def delete_branch(branch: str, expected_head: str) -> str:
+    """Delete a closed request's branch while it still points at `expected_head` (the commit vmprov pushed).
+
+    A branch somebody else moved stays for a person to look at. Returns what happened, in words for the history.
+    """
+    url = repository_url()
+    with _scratch() as git:
+        git("init", "--quiet")
+        head = _remote_heads(git, [branch], remote=url).get(branch)
+        if head is None:
+            return f"Branch {branch} is gone already."
+        if head != expected_head:
+            return f"Branch {branch} is left in place: it holds {head[:12]}, not vmprov's commit {expected_head[:12]}."
+        # The lease makes the deletion lose to a push that lands in between.
+        git("push", "--quiet", f"--force-with-lease=refs/heads/{branch}:{expected_head}", url, f":refs/heads/{branch}")
+    return f"Deleted branch {branch}."

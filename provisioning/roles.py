@@ -26,6 +26,12 @@ def acts_for(user, vm_request) -> bool:
     return vm_request.requester_id == user.pk or bool(user.is_staff)
 
 
+def staff_emails() -> list[str]:
+    """Everyone who settles requests that need attention (active staff with an address)."""
+    staff = get_user_model().objects.filter(is_staff=True, is_active=True).exclude(email="")
+    return sorted(set(staff.values_list("email", flat=True)))
+
+
 def approver_emails(except_user_id: int) -> list[str]:
     approvers = get_user_model().objects.filter(Q(groups__name=APPROVERS_GROUP) | Q(is_superuser=True), is_active=True)
     return sorted({user.email for user in approvers.exclude(pk=except_user_id) if user.email})

@@ -185,6 +185,8 @@ VMPROV_GIT_COMMITTER_EMAIL = env_str("VMPROV_GIT_COMMITTER_EMAIL", "vmprov@local
 VMPROV_GIT_EMAIL_DOMAIN = env_str("VMPROV_GIT_EMAIL_DOMAIN", "users.vmprov.invalid")
 VMPROV_GIT_WORKDIR = env_str("VMPROV_GIT_WORKDIR")  # where working copies are made; the system temp dir if unset
 VMPROV_GIT_TIMEOUT = env_int("VMPROV_GIT_TIMEOUT", 120)
+# The branch of a rejected or cancelled request is deleted (unless an apply ran from it, or someone else moved it).
+VMPROV_GITOPS_DELETE_CLOSED_BRANCHES = env_bool("VMPROV_GITOPS_DELETE_CLOSED_BRANCHES", True)
 
 # --- Atlantis (token only ever in the X-Atlantis-Token header) ---
 ATLANTIS_URL = env_str("ATLANTIS_URL")

@@ -7,8 +7,10 @@ with a conditional transition: two people (or a person and a worker) never both 
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from inventory import catalog
-from provisioning import notify
+from provisioning import gitops, notify
 from provisioning.delivery.queue import enqueue
 from provisioning.lifecycle import Action, RequestStatus, refusal
 from provisioning.models import TransitionRefused, VMRequest
@@ -70,13 +72,28 @@ def reject(vm_request: VMRequest, by, reason: str, *, seen_plan: str) -> None:
     expected = _same_plan(vm_request, seen_plan)
     _move(vm_request, S.REJECTED, by, f"Rejected by {by.get_username()}: {reason}", expected=expected)
     notify.to_requester(vm_request, "rejected", f"{by.get_username()} rejected the request: {reason}")
+    _delete_branch(vm_request)
 
 
 def cancel(vm_request: VMRequest, by) -> None:
     """The requester (or staff) withdraws a request that is not approved yet."""
     _check(Action.CANCEL, by, vm_request)
     who = "the requester" if by.pk == vm_request.requester_id else by.get_username()
+    approvers_were_asked = vm_request.status == S.PLANNED
     _move(vm_request, S.CANCELLED, by, f"Cancelled by {who}.")
+    notify.cancelled(vm_request, by, approvers_were_asked=approvers_were_asked)
+    _delete_branch(vm_request)
+
+
+def _delete_branch(vm_request: VMRequest) -> None:
+    """A rejected or cancelled request's branch goes (VMPROV_GITOPS_DELETE_CLOSED_BRANCHES), unless an apply ran
+    from it: then it may be all that describes what the apply left behind."""
+    if not (settings.VMPROV_GITOPS_DELETE_CLOSED_BRANCHES and vm_request.pushed_commit) or vm_request.apply_output:
+        return
+    try:
+        vm_request.note(gitops.delete_branch(vm_request.branch, vm_request.pushed_commit))
+    except gitops.GitError as error:
+        vm_request.note(f"Could not delete branch {vm_request.branch}: {error}")
 
 
 def retry(vm_request: VMRequest, by) -> None:

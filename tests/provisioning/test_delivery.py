@@ -82,6 +82,40 @@ def test_a_request_travels_all_the_way_to_a_ready_vm(world, people, staff):
     assert [m.subject for m in mail.outbox][1:] == ["[vmprov] web01: approved", "[vmprov] web01: ready"]
     history = client_for(requester).get(f"/requests/{vm_request.pk}/").content.decode()
     assert "Ready" in history and "merged vmprov/" in history.lower()
+    # The ready page and the ready email say where the VM runs, from the inventory.
+    listed = next(vm for vm in catalog.vms(vm_request.datacenter_id).items if vm["id"] == vm_request.vm_moref)
+    for fact in ("Power", "Host", "Cluster", "IP addresses", listed.get("host_name") or listed["host_id"]):
+        assert fact in history
+    ready = mail.outbox[-1]
+    assert ready.to == ["alice@example.com"]
+    assert "Power: On" in ready.body and f"Cluster: {listed.get('cluster_name') or listed['cluster_id']}" in ready.body
+    assert "Network: " in ready.body and "Notes: hostile" in ready.body
+    assert "<dt>" not in ready.body and "<th" in ready.alternatives[0].content
+
+
+def test_the_approvers_mail_says_why_and_links_straight_to_the_decision(world, people, settings):
+    requester, _, _ = people
+    settings.VMPROV_AUTO_APPROVE = {"num_cpus": 1, "memory_mb": 8192, "disk_size_gb": 100}
+    vm_request = submit(world, requester)
+    drain()
+    asked = mail.outbox[-1]
+    assert asked.to == ["bob@example.com"] and asked.subject == "[vmprov] web01: plan ready for your approval"
+    assert "2 CPUs is above the auto-approval limit of 1" in asked.body
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in asked.body
+    assert f"http://127.0.0.1:8000/requests/{vm_request.pk}/#decision" in asked.body
+    assert f'href="http://127.0.0.1:8000/requests/{vm_request.pk}/#decision"' in asked.alternatives[0].content
+
+
+def test_when_no_approver_has_an_email_address_the_history_and_the_page_say_so(world, people):
+    requester, approver, _ = people
+    approver.email = ""
+    approver.save()
+    vm_request = submit(world, requester)
+    drain()
+    assert mail.outbox == []
+    assert "No approver has an email address" in vm_request.events.last().message
+    page = client_for(requester).get(f"/requests/{vm_request.pk}/").content.decode()
+    assert 'id="no-approver-email"' in page
 
 
 @pytest.fixture
@@ -174,19 +208,56 @@ def test_a_rejected_request_stays_in_the_history_with_its_reason(world, people):
     )
     vm_request.refresh_from_db()
     assert vm_request.status == S.REJECTED
-    assert vm_request.events.last().message == "Rejected by bob: no budget"
-    assert mail.outbox[-1].subject == "[vmprov] web01: rejected" and "no budget" in mail.outbox[-1].body
+    rejection, deletion = vm_request.events.order_by("-id")[:2][::-1]
+    assert rejection.message == "Rejected by bob: no budget"
+    assert deletion.message == f"Deleted branch {vm_request.branch}."
+    assert git("--git-dir", str(world.bare), "branch", "--list", vm_request.branch) == ""
+    rejected = mail.outbox[-1]
+    assert rejected.subject == "[vmprov] web01: rejected" and "no budget" in rejected.body
+    assert rejected.to == ["alice@example.com"]
+    # A way to ask again, the form filled in from this request, in the text and in the HTML alternative.
+    again = f"http://127.0.0.1:8000/requests/new/?again={vm_request.pk}"
+    assert again in rejected.body and f'href="{again}"' in rejected.alternatives[0].content
     assert world.atlantis.requests[-1].path == "/api/plan", "nothing was applied"
+
+
+def test_branches_of_closed_requests_stay_when_configured_so(world, people, settings):
+    requester, approver, _ = people
+    settings.VMPROV_GITOPS_DELETE_CLOSED_BRANCHES = False
+    vm_request = submit(world, requester)
+    drain()
+    vm_request.refresh_from_db()
+    actions.reject(vm_request, approver, "no budget", seen_plan=vm_request.plan_digest)
+    assert git("--git-dir", str(world.bare), "branch", "--list", vm_request.branch).strip() == vm_request.branch
+    assert vm_request.events.last().to_status == S.REJECTED
+
+
+def test_a_branch_someone_else_moved_is_left_for_a_person(world, people):
+    requester, _, _ = people
+    vm_request = submit(world, requester)
+    drain()
+    vm_request.refresh_from_db()
+    git("--git-dir", str(world.bare), "update-ref", f"refs/heads/{vm_request.branch}", "refs/heads/main")
+    actions.cancel(vm_request, requester)
+    assert "is left in place" in vm_request.events.last().message
+    assert git("--git-dir", str(world.bare), "branch", "--list", vm_request.branch).strip() == vm_request.branch
 
 
 def test_the_requester_can_cancel_before_approval(world, people):
     requester, _, _ = people
     vm_request = submit(world, requester)
     drain()
+    mail.outbox.clear()
     client_for(requester).post(f"/requests/{vm_request.pk}/cancel/")
     vm_request.refresh_from_db()
     assert vm_request.status == S.CANCELLED
     assert drain() == []
+    # The approvers who were asked to decide hear that they need not; the branch goes.
+    assert [(m.to, m.subject) for m in mail.outbox] == [
+        (["bob@example.com"], "[vmprov] web01: cancelled, no decision needed")
+    ]
+    assert vm_request.events.last().message == f"Deleted branch {vm_request.branch}."
+    assert git("--git-dir", str(world.bare), "branch", "--list", vm_request.branch) == ""
 
 
 def test_retried_jobs_do_not_push_or_plan_twice(world, people):

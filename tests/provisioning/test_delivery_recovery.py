@@ -4,6 +4,7 @@ requests that need attention."""
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.core.cache import cache as django_cache
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
@@ -124,6 +125,13 @@ def test_staff_settle_a_request_that_needs_attention(world, people):
     drain()
     vm_request = fresh(vm_request)
     assert vm_request.status == S.NEEDS_ATTENTION  # no VM appeared
+    # Only staff can settle it: they hear about it too, with a link to where they do.
+    attention = [m for m in mail.outbox if "needs attention" in m.subject]
+    assert [(m.to, m.subject) for m in attention] == [
+        (["alice@example.com"], "[vmprov] web01: needs attention"),
+        (["ops@example.com"], "[vmprov] web01: needs attention (staff)"),
+    ]
+    assert f"/requests/{vm_request.pk}/#resolution" in attention[1].body
     page = client_for(staff).get(f"/requests/{vm_request.pk}/").content.decode()
     assert "Look for the VM again" in page and "Mark as failed" in page
     assert "Look for the VM again" not in client_for(requester).get(f"/requests/{vm_request.pk}/").content.decode()
