@@ -1,8 +1,15 @@
-"""Admin: refresh runs, and the inventory cache page with its refresh buttons (`inventory.refresh_inventory`)."""
+"""Admin: refresh runs, and the inventory cache page with its refresh buttons (`inventory.refresh_inventory`).
+
+The cache page shows one row per refresh scope (everything, a datacenter, a cluster) by name, with the lists it
+holds, and one button each. A refresh is queued once: a second click while it waits or runs queues nothing. While
+one waits or runs, the page follows it (htmx polling) until the new ages are in.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from dataclasses import dataclass, field
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -15,6 +22,31 @@ from inventory import cache, tasks
 from inventory.choices import RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.snapshot import Scope
+
+REFRESH_PERMISSION = "inventory.refresh_inventory"
+
+
+@dataclass
+class CachedScope:
+    """One refresh scope on the cache page: what it is called, the lists it holds, and whether a refresh is on."""
+
+    scope: Scope
+    name: str
+    lists: list[dict] = field(default_factory=list)
+    state: str = ""  # "", "queued" or "refreshing"
+
+    @property
+    def label(self) -> str:
+        return self.scope.label
+
+    @property
+    def age(self) -> int | None:
+        ages = [item["age"] for item in self.lists if item["age"] is not None]
+        return max(ages) if ages else None
+
+    @property
+    def errors(self) -> list[str]:
+        return sorted({item["error"]["message"] for item in self.lists if item["error"]})
 
 
 @admin.register(RefreshRun)
@@ -44,22 +76,12 @@ class RefreshRunAdmin(admin.ModelAdmin):
 
     def cache_view(self, request: HttpRequest) -> HttpResponse:
         _require_refresh_permission(request)
-        now = time.time()
         try:
-            scopes = [
-                {
-                    "key": summary.key,
-                    "objects": summary.objects,
-                    "age": round(now - summary.fetched_at) if summary.fetched_at else None,
-                    "ttl": summary.ttl,
-                    "error": summary.error,
-                    "scope": _refresh_scope_of(summary.key),
-                }
-                for summary in cache.overview()
-            ]
-            cache_error = None
+            scopes, cache_error = cached_scopes(), None
         except cache.CacheUnavailable as error:
             scopes, cache_error = [], str(error)
+        busy = any(scope.state for scope in scopes)
+        version = hashlib.sha256(repr([(s.label, s.state, s.age) for s in scopes]).encode()).hexdigest()[:16]
         context = {
             **self.admin_site.each_context(request),
             "title": "Inventory cache",
@@ -67,7 +89,13 @@ class RefreshRunAdmin(admin.ModelAdmin):
             "scopes": scopes,
             "cache_error": cache_error,
             "runs": RefreshRun.objects.all()[:25],
+            # While a refresh waits or runs, the page follows it; the answer is 204 while nothing changed.
+            "poll_url": f"{request.path}?since={version}" if busy else "",
         }
+        if request.headers.get("HX-Request") == "true":
+            if request.GET.get("since") == version:
+                return HttpResponse(status=204)
+            return TemplateResponse(request, "admin/inventory/_cache_scopes.html", context)
         return TemplateResponse(request, "admin/inventory/cache.html", context)
 
     def refresh_view(self, request: HttpRequest) -> HttpResponse:
@@ -76,11 +104,18 @@ class RefreshRunAdmin(admin.ModelAdmin):
             scope = Scope.from_label(request.POST.get("scope", "all"))
         except ValueError:
             messages.error(request, "Unknown scope.")
-        else:
+            return HttpResponseRedirect(reverse("admin:inventory_refreshrun_cache"))
+        try:
+            name = _scope_name(scope, _names())
+            claimed = cache.claim_refresh_request(scope)
+        except cache.CacheUnavailable as error:
+            messages.error(request, f"Nothing was queued: {error}")
+            return HttpResponseRedirect(reverse("admin:inventory_refreshrun_cache"))
+        if claimed:
             tasks.queue_refresh(scope, RefreshTrigger.ADMIN, requested_by=request.user.get_username())
-            messages.success(
-                request, f"A refresh of {scope.label} is queued; the cache keeps serving until it is done."
-            )
+            messages.success(request, f"A refresh of {name} is queued; the cache keeps serving until it is done.")
+        else:
+            messages.info(request, f"A refresh of {name} is already queued or running; nothing more was queued.")
         return HttpResponseRedirect(reverse("admin:inventory_refreshrun_cache"))
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
@@ -89,19 +124,63 @@ class RefreshRunAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
-REFRESH_PERMISSION = "inventory.refresh_inventory"
-
-
 def _require_refresh_permission(request: HttpRequest) -> None:
     if not request.user.has_perm(REFRESH_PERMISSION):
         raise PermissionDenied("Seeing the inventory cache and refreshing it needs the refresh_inventory permission.")
 
 
-def _refresh_scope_of(key: str) -> str:
-    """The refresh that rewrites a cached key: "all", "datacenter:<id>" or "cluster:<id>"."""
+def cached_scopes() -> list[CachedScope]:
+    """Every cached list grouped by the refresh that rewrites it, named after its datacenter or cluster."""
+    now = time.time()
+    names = _names()
+    scopes: dict[str, CachedScope] = {}
+    for summary in cache.overview():
+        scope = _refresh_scope_of(summary.key)
+        if scope.label not in scopes:
+            scopes[scope.label] = CachedScope(scope, _scope_name(scope, names))
+        scopes[scope.label].lists.append(
+            {
+                "kind": summary.key.rsplit(":", 1)[-1],
+                "key": summary.key,
+                "objects": summary.objects,
+                "age": round(now - summary.fetched_at) if summary.fetched_at else None,
+                "ttl": summary.ttl,
+                "error": summary.error,
+            }
+        )
+    for item in scopes.values():
+        if cache.refresh_running(item.scope):
+            item.state = "refreshing"
+        elif cache.refresh_requested(item.scope):
+            item.state = "queued"
+    order = {Scope.ALL: 0, Scope.DATACENTER: 1, Scope.CLUSTER: 2}
+    return sorted(scopes.values(), key=lambda s: (order[s.scope.kind], s.name.lower(), s.label))
+
+
+def _names() -> dict[str, str]:
+    """Datacenter and cluster ids -> names, from the cached lists."""
+    names = {}
+    datacenters = cache.read_hash(cache.datacenters_key())
+    for datacenter_id, datacenter in (datacenters.items if datacenters else {}).items():
+        names[datacenter_id] = datacenter["name"]
+        clusters = cache.read_hash(cache.datacenter_key(datacenter_id, "clusters"))
+        for cluster_id, cluster in (clusters.items if clusters else {}).items():
+            names[cluster_id] = f"{cluster['name']} ({datacenter['name']})"
+    return names
+
+
+def _scope_name(scope: Scope, names: dict[str, str]) -> str:
+    if scope.kind == Scope.ALL:
+        return "Everything"
+    kind = "Datacenter" if scope.kind == Scope.DATACENTER else "Cluster"
+    return f"{kind} {names.get(scope.id, scope.id)}"
+
+
+def _refresh_scope_of(key: str) -> Scope:
+    """The refresh that rewrites a cached key: everything, its datacenter or its cluster."""
     parts = key.split(":")
     if parts[0] == "dc":
-        return Scope.datacenter(parts[1]).label
+        return Scope.datacenter(parts[1])
     if parts[0] == "cluster":
-        return Scope.cluster(":".join(parts[1:-1])).label
-    return Scope.everything().label
+        return Scope.cluster(":".join(parts[1:-1]))
+    return Scope.everything()

@@ -425,6 +425,12 @@ def claim_refresh_request(scope: Scope, seconds: int = 60) -> bool:
         return bool(_client().set(_pending_key(scope), "1", nx=True, ex=seconds))
 
 
+def refresh_requested(scope: Scope) -> bool:
+    """Whether a refresh of `scope` is queued and has not started yet (its claim is held)."""
+    with breaker.guard():
+        return bool(_client().exists(_pending_key(scope)))
+
+
 def clear_refresh_request(scope: Scope) -> None:
     with breaker.guard():
         _client().delete(_pending_key(scope))

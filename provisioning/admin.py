@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 
 from provisioning.delivery import actions
 from provisioning.models import RequestEvent, VMRequest
+from provisioning.templatetags.vm_requests import status_badge
 
 
 class RequestEventInline(admin.TabularInline):
@@ -21,8 +22,12 @@ class RequestEventInline(admin.TabularInline):
 
 @admin.register(VMRequest)
 class VMRequestAdmin(admin.ModelAdmin):
-    list_display = ("id", "vm_name", "datacenter_name", "cluster_name", "requester", "status", "created_at")
-    list_filter = ("status", "datacenter_name", "requester", "created_at")
+    # Few, short columns: the changelist stays readable at 1280 px beside its filters.
+    list_display = ("id", "vm_name", "status_badge", "where", "requester", "created_at")
+    list_display_links = ("id", "vm_name")
+    list_filter = ("status", "datacenter_name", "created_at")
+    list_per_page = 50
+    list_select_related = ("requester",)
     search_fields = ("vm_name", "notes", "requester__username", "ipv4_address", "datacenter_name", "cluster_name")
     date_hierarchy = "created_at"
     inlines = [RequestEventInline]
@@ -84,6 +89,14 @@ class VMRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # nothing is ever deleted, failed and cancelled requests included
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: VMRequest) -> str:
+        return status_badge(obj.status)
+
+    @admin.display(description="Where", ordering="datacenter_name")
+    def where(self, obj: VMRequest) -> str:
+        return f"{obj.datacenter_name} / {obj.cluster_name}"
 
     @admin.display(description="Rendered Terraform")
     def terraform_files(self, obj: VMRequest) -> str:

@@ -1,5 +1,7 @@
 """warm_cache, the periodic schedule, and the admin's inventory cache page."""
 
+import re
+
 import pytest
 from django.core.management import CommandError, call_command
 from django_q.models import OrmQ, Schedule
@@ -8,6 +10,7 @@ from devtools.ports import free_port
 from inventory import cache, tasks
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
+from inventory.snapshot import Scope
 from tests.support.inventory_data import sample_snapshot
 from tests.support.services import use_redis
 
@@ -80,10 +83,44 @@ def test_the_cache_page_shows_scopes_and_runs_to_staff(client, staff):
     page = client.get("/admin/inventory/refreshrun/cache/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "cluster:domain-c7:resources" in html
-    assert "dc:datacenter-3:templates" in html
+    # Scopes by name, their ids beside; the lists each one holds; one button per scope.
+    assert "Cluster cluster 0 (DC0)" in html and "Datacenter Zürich / prod" in html and "Everything" in html
+    assert "cluster:domain-c7" in html and "datacenter:datacenter-3" in html
+    assert "clusters (1), templates (1), vms (1), folders (2)" in html
     assert "cannot reach vCenter vc01: timed out" in html
-    assert 'value="cluster:domain-c7"' in html and 'value="datacenter:datacenter-2"' in html
+    scopes = ("all", "datacenter:datacenter-2", "datacenter:datacenter-3", "cluster:domain-c7", "cluster:domain-c8")
+    for scope in scopes:
+        assert html.count(f'name="scope" value="{scope}"') == 1, scope
+    assert "hx-trigger" not in html, "nothing is queued: the page does not poll"
+
+
+def test_the_admin_index_links_the_cache_page_for_those_allowed(client, staff, django_user_model):
+    client.force_login(staff)
+    assert 'href="/admin/inventory/refreshrun/cache/"' in client.get("/admin/").content.decode()
+    client.force_login(django_user_model.objects.create_user("viewer", password="x", is_staff=True))
+    assert "/admin/inventory/refreshrun/cache/" not in client.get("/admin/").content.decode()
+
+
+def test_a_queued_refresh_shows_and_a_second_click_queues_nothing(client, staff, django_capture_on_commit_callbacks):
+    cache.write_snapshot(sample_snapshot())
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/admin/inventory/refreshrun/cache/refresh/", {"scope": "cluster:domain-c7"}, follow=True)
+        second = client.post("/admin/inventory/refreshrun/cache/refresh/", {"scope": "cluster:domain-c7"}, follow=True)
+    assert OrmQ.objects.count() == 1
+    assert "A refresh of Cluster cluster 0 (DC0) is queued" in first.content.decode()
+    assert "already queued or running; nothing more was queued" in second.content.decode()
+    page = second.content.decode()
+    assert "queued…" in page and 'value="cluster:domain-c7"' not in page, "no button while it is queued"
+    assert "hx-trigger" in page, "the page follows the queued refresh"
+
+    # While it waits nothing changes: the poll answers 204. Once it ran, the poll brings the new row.
+    poll_url = re.search(r'hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert client.get(poll_url, headers={"HX-Request": "true"}).status_code == 204
+    cache.clear_refresh_request(Scope.cluster("domain-c7"))  # what the refresh job does when it is done
+    fragment = client.get(poll_url, headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert 'value="cluster:domain-c7"' in fragment.content.decode()
 
 
 def test_the_refresh_buttons_queue_a_collection(client, staff, django_capture_on_commit_callbacks):
