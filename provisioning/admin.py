@@ -23,8 +23,8 @@ class RequestEventInline(admin.TabularInline):
 @admin.register(VMRequest)
 class VMRequestAdmin(admin.ModelAdmin):
     # Few, short columns: the changelist stays readable at 1280 px beside its filters.
-    list_display = ("id", "vm_name", "status_badge", "where", "requester", "created_at")
-    list_display_links = ("id", "vm_name")
+    list_display = ("id", "vm", "status_badge", "where", "requester", "created_at")
+    list_display_links = ("id", "vm")
     list_filter = ("status", "datacenter_name", "created_at")
     list_per_page = 50
     list_select_related = ("requester",)
@@ -89,6 +89,10 @@ class VMRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # nothing is ever deleted, failed and cancelled requests included
+
+    @admin.display(description="VM name", ordering="vm_name")
+    def vm(self, obj: VMRequest) -> str:
+        return obj.vm_name
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: VMRequest) -> str:

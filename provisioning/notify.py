@@ -107,7 +107,7 @@ def plan_ready(vm_request: VMRequest) -> None:
         [
             f"{vm_request.requester.get_username()} asks for {vm_request.vm_name} in {vm_request.datacenter_name} / "
             f"{vm_request.cluster_name}. The plan is ready for your decision.",
-            f"Plan: {vm_request.plan_summary or 'no summary line in the plan'}",
+            vm_request.plan_summary or "The plan has no summary line.",
         ],
         [
             ("Review and decide", _detail(vm_request, "#decision")),

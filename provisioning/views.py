@@ -74,7 +74,8 @@ def _error_summary(form: VMRequestForm) -> list[dict]:
     summary = [{"field_id": "", "label": "", "message": message} for message in form.non_field_errors()]
     for name, errors in form.errors.items():
         if name != NON_FIELD_ERRORS:
-            summary += [{"field_id": f"id_{name}", "label": form[name].label, "message": m} for m in errors]
+            label = dict(PLACEMENT).get(name) or form[name].label
+            summary += [{"field_id": f"id_{name}", "label": label, "message": m} for m in errors]
     return summary
 
 
@@ -212,9 +213,9 @@ def request_list(request: HttpRequest) -> HttpResponse:
         "page_query": query.urlencode(),
         "status_choices": lifecycle.RequestStatus.choices,
         "datacenters": visible.order_by("datacenter_name").values_list("datacenter_name", flat=True).distinct(),
-        # Follow the list while a request on it can still move by itself.
+        # Follow the list while a request on it can still move by itself; the first page also shows new ones.
         "poll_url": _poll_url(request, version)
-        if any(r.status not in lifecycle.SETTLED_STATUSES for r in rows)
+        if page.number == 1 or any(r.status not in lifecycle.SETTLED_STATUSES for r in rows)
         else "",
         "poll_every": LIST_POLL,
     }

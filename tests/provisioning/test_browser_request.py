@@ -4,54 +4,27 @@ Logs in, fills the form through the cascading selects against a warm cache, subm
 request in "My requests". It prints how long the form takes to become usable.
 """
 
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from inventory import cache
 from provisioning.models import VMRequest
+from tests.support.browser import chromium, screenshot
 from tests.support.inventory_data import sample_snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("VMPROV_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
-def browser_page(tmp_path, monkeypatch):
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls here are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test installs it)")
-    with sync_playwright() as playwright:
-        # A fresh, empty profile for every run.
-        context = playwright.chromium.launch_persistent_context(str(tmp_path), executable_path=CHROMIUM, args=FLAGS)
-        page = context.new_page()
+def browser_page(monkeypatch):
+    with chromium(monkeypatch) as browser:
+        page = browser.page()
         try:
             yield page
         finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "browser-request.png"), full_page=True)
-            context.close()
-            # ORM calls made while Playwright's event loop runs get connections of their own (Django keys them
-            # by context there): close them, or PostgreSQL refuses to drop the test database.
-            connections.close_all()
+            screenshot(page, "browser-request")
 
 
 def test_a_requester_fills_the_form_through_the_cascading_selects(live_server, browser_page, django_user_model, capsys):
@@ -94,7 +67,7 @@ def test_a_requester_fills_the_form_through_the_cascading_selects(live_server, b
     page.fill("#id_vm_name", "web42")
     page.fill("#id_disk_size_gb", "30")
     page.fill("#id_domain", "example.com")
-    page.click("button[type=submit]")
+    page.click("text=Submit the request")
 
     expect(page.locator("h1")).to_contain_text("web42")
     expect(page.locator("#history")).to_contain_text("Request submitted.")

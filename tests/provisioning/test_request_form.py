@@ -274,7 +274,7 @@ def test_approvers_and_staff_see_every_request_but_cannot_cancel_others(logged_i
     post(logged_in)
     vm_request = VMRequest.objects.get()
     approver = django_user_model.objects.create_user("bob", password="x")
-    approver.groups.add(Group.objects.get(name="approvers"))
+    approver.groups.add(Group.objects.get_or_create(name="approvers")[0])
     client = Client()
     client.force_login(approver)
     assert client.get(f"/requests/{vm_request.pk}/").status_code == 200

@@ -1,0 +1,219 @@
+"""vmprov's pages in a real browser (Debian's chromium through Playwright), at desktop and phone width: nothing
+scrolls sideways at 390 px, axe-core finds no serious or critical problem, the Content-Security-Policy refuses
+nothing; filters and search, the form's defaults and error summary, and a confirmed Reject work as a person uses
+them. Screenshots land in test-artifacts/."""
+
+import pytest
+from django.contrib.auth.models import Group
+from playwright.sync_api import expect
+
+from inventory import cache
+from provisioning.lifecycle import RequestStatus
+from provisioning.models import VMRequest
+from tests.support.browser import (
+    PHONE,
+    chromium,
+    log_in,
+    screenshot,
+    serious_accessibility_violations,
+    sideways_overflow,
+)
+from tests.support.inventory_data import sample_snapshot
+from tests.support.rows import walked_request
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+S = RequestStatus
+PLAN = (
+    "Terraform used the selected providers to generate the following execution plan.\n\n"
+    "  # vsphere_virtual_machine.vm will be created\n"
+    '  + resource "vsphere_virtual_machine" "vm" {\n'
+    '      + name             = "big-analytics-01"\n'
+    "      + num_cpus         = 16\n" + "      + a_long_attribute = (known after apply)\n" * 40 + "    }\n\n"
+    "Plan: 1 to add, 0 to change, 0 to destroy.\n"
+)
+
+
+@pytest.fixture
+def site(django_user_model, settings):
+    """People, a warm cache (with a Windows template, a tiny one and a full datastore) and requests in every state."""
+    settings.VMPROV_AUTO_APPROVE = {"num_cpus": 4, "memory_mb": 8192, "disk_size_gb": 100}
+    snapshot = sample_snapshot()
+    base = snapshot.templates["datacenter-2"][0]
+    snapshot.templates["datacenter-2"] += [
+        {**base, "id": "vm-win", "name": "win2022", "guest_id": "windows2019srv_64Guest"},
+        {**base, "id": "vm-tiny", "name": "tiny", "num_cpus": 1, "memory_mb": 32},
+    ]
+    datastores = snapshot.resources["domain-c7"]["datastores"]
+    datastores.append({**datastores[0], "id": "datastore-full", "name": "ds-full", "free_space": -3 * 2**30})
+    cache.write_snapshot(snapshot)
+
+    alice = django_user_model.objects.create_user("alice", "alice@example.com", "alice-password-1")
+    bob = django_user_model.objects.create_user("bob", "bob@example.com", "bob-password-1")
+    bob.groups.add(Group.objects.get_or_create(name="approvers")[0])
+    django_user_model.objects.create_user("ops", "ops@example.com", "ops-password-1", is_staff=True, is_superuser=True)
+    common = {"cluster_id": "domain-c7", "cluster_name": "cluster 0", "network_name": "VLAN 10"}
+    ready = walked_request(alice, vm_name="web-frontend-01", vm_moref="vm-000", vm_instance_uuid="5010a5c4", **common)
+    planned = walked_request(
+        alice,
+        ("submitted", "pushing", "planning", "planned"),
+        vm_name="big-analytics-01",
+        num_cpus=16,
+        memory_mb=65536,
+        disk_size_gb=500,
+        plan_output=PLAN,
+        plan_digest="d" * 64,
+        notes="For the quarterly analytics run; can be deleted in March.",
+        **common,
+    )
+    walked_request(
+        alice,
+        ("submitted", "pushing", "planning", "plan_failed"),
+        vm_name="db-replica-02",
+        last_error="The plan failed: Error: datastore ds-fast has no room for a 400 GB disk " + "x" * 120,
+        **common,
+    )
+    walked_request(alice, ("submitted", "pushing"), vm_name="cache-03", **common)
+    walked_request(bob, ("submitted", "cancelled"), vm_name="old-test-vm", **common)
+    return {"ready": ready, "planned": planned}
+
+
+def check_page(page, name: str, *, phone: bool = False) -> None:
+    """What every vmprov page owes a person: no sideways scrolling on a phone, no serious accessibility problem."""
+    page.wait_for_load_state("networkidle")
+    screenshot(page, f"{name}-{'phone' if phone else 'desktop'}")
+    if phone:
+        assert sideways_overflow(page) == 0, f"{name} scrolls sideways at 390 px"
+    assert serious_accessibility_violations(page) == [], name
+
+
+def test_every_page_fits_a_phone_and_passes_axe(live_server, site, monkeypatch):
+    pages = [
+        ("form", "alice", "/requests/new/"),
+        ("list", "ops", "/requests/"),
+        ("ready", "alice", f"/requests/{site['ready'].pk}/"),
+        ("decision", "bob", f"/requests/{site['planned'].pk}/"),
+        ("inbox", "bob", "/requests/inbox/"),
+        ("not-found", "alice", "/requests/999999/"),
+    ]
+    with chromium(monkeypatch) as browser:
+        # The checks can fail: a page that breaks them is caught.
+        broken = browser.page(**PHONE)
+        broken.set_content('<html lang="en"><body><img src="x.png"><pre>' + "x" * 400 + "</pre></body></html>")
+        assert any(v.startswith("image-alt (critical)") for v in serious_accessibility_violations(broken))
+        assert sideways_overflow(broken) > 0
+        for options, phone in (({}, False), (PHONE, True)):
+            anonymous = browser.page(**options)
+            anonymous.goto(f"{live_server.url}/login/")
+            check_page(anonymous, "login", phone=phone)
+            people = {}
+            for name, username, path in pages:
+                if username not in people:
+                    people[username] = browser.page(**options)
+                    log_in(people[username], live_server.url, username, f"{username}-password-1")
+                page = people[username]
+                page.goto(f"{live_server.url}{path}")
+                if name == "form":
+                    expect(page.locator("#id_datacenter option", has_text="DC0")).to_have_count(1)
+                check_page(page, name, phone=phone)
+
+
+def test_filters_and_search_narrow_the_list(live_server, site, monkeypatch):
+    with chromium(monkeypatch) as browser:
+        page = browser.page()
+        log_in(page, live_server.url, "ops", "ops-password-1")
+        page.goto(f"{live_server.url}/requests/")
+        rows = page.locator("#requests tbody tr")
+        expect(rows).to_have_count(5)
+        page.fill("#filter-q", "web")
+        page.click("text=Filter")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("web-frontend-01")
+        page.fill("#filter-q", "")
+        page.select_option("#filter-status", "open")
+        page.click("text=Filter")
+        expect(rows).to_have_count(2)  # planned and pushing
+        page.select_option("#filter-status", "")
+        page.select_option("#filter-mine", "1")
+        page.click("text=Filter")
+        expect(page.locator("#request-table")).to_contain_text("No request matches these filters")
+        page.click("text=Clear the filters")
+        expect(rows).to_have_count(5)
+        expect(rows.first.locator(".badge")).to_have_text("Cancelled")  # newest first, its status as a badge
+
+
+def test_the_form_keeps_its_defaults_within_bounds_and_summarises_errors(live_server, site, monkeypatch):
+    with chromium(monkeypatch) as browser:
+        page = browser.page(**PHONE)
+        log_in(page, live_server.url, "alice", "alice-password-1")
+        page.goto(f"{live_server.url}/requests/new/")
+        page.select_option("#id_datacenter", label="DC0")
+        expect(page.locator("#id_cluster option", has_text="cluster 0")).to_have_count(1)
+        page.select_option("#id_cluster", label="cluster 0")
+        expect(page.locator("#id_datastore option", has_text="ds-fast")).to_have_count(1)
+        expect(page.locator("#id_datastore option", has_text="ds-full")).to_have_count(0)  # no room: not offered
+        windows = page.locator("#id_template option", has_text="win2022")
+        expect(windows).to_contain_text("not supported (Windows guest)")
+        expect(windows).to_be_disabled()
+        # A 32 MB template: memory starts at the form's minimum, not below it.
+        page.select_option("#id_template", label="tiny (ubuntu64Guest, 1 CPU, 32 MB)")
+        expect(page.locator("#id_memory_mb")).to_have_value("512")
+        expect(page.locator("#id_num_cpus")).to_have_value("1")
+        page.fill("#id_vm_name", "a" * 64)
+        page.click("text=Submit the request")
+        summary = page.locator("#error-summary")
+        expect(summary).to_be_focused()
+        expect(summary).to_contain_text("VM name: Ensure this value has at most 63 characters (it has 64).")
+        expect(summary).to_contain_text("Choose a resource pool.")
+        expect(page.locator("#id_vm_name")).to_have_value("a" * 64)
+        screenshot(page, "form-errors-phone")
+        assert sideways_overflow(page) == 0
+
+
+def test_reject_asks_first_and_the_inbox_empties_after_the_decision(live_server, site, monkeypatch):
+    planned = site["planned"]
+    with chromium(monkeypatch) as browser:
+        page = browser.page()
+        log_in(page, live_server.url, "bob", "bob-password-1")
+        expect(page.locator("#inbox-count")).to_have_text("1")
+        page.click("text=Waiting for my approval")
+        card = page.locator(f'article[data-request="{planned.pk}"]')
+        expect(card).to_contain_text("16 CPUs is above the auto-approval limit of 4")
+        expect(card).to_contain_text("Plan: 1 to add, 0 to change, 0 to destroy.")
+        card.locator("text=Review and decide").click()
+        expect(page.locator("#decision")).to_be_in_viewport()
+        expect(page.locator("#plan-output")).not_to_be_visible()  # the Terraform plan is collapsed
+        page.fill("#id_reason", "Too big for this quarter")
+
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.click("button[value=reject]")
+        assert VMRequest.objects.get(pk=planned.pk).status == S.PLANNED, "a dismissed confirmation does nothing"
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("button[value=reject]")
+        expect(page.locator(".messages")).to_contain_text("Rejected.")
+        assert VMRequest.objects.get(pk=planned.pk).status == S.REJECTED
+        expect(page.locator("#decision")).to_have_count(0)
+        expect(page.locator("#inbox-count")).to_have_text("0")
+        page.click("text=Waiting for my approval")
+        expect(page.locator("#inbox")).to_contain_text("Nothing waits for your approval.")
+
+
+def test_the_admin_pages_work_under_the_policy_and_the_changelist_reads_at_1280(live_server, site, monkeypatch):
+    with chromium(monkeypatch) as browser:
+        page = browser.page()
+        log_in(page, live_server.url, "ops", "ops-password-1")
+        page.goto(f"{live_server.url}/admin/")
+        page.click("#inventory-cache-link a")
+        expect(page.locator("tr[data-scope='cluster:domain-c7']")).to_contain_text("Cluster cluster 0 (DC0)")
+        page.locator("tr[data-scope='cluster:domain-c7'] input[type=submit]").click()
+        expect(page.locator("tr[data-scope='cluster:domain-c7']")).to_contain_text("queued…")
+        screenshot(page, "admin-cache-desktop")
+        page.goto(f"{live_server.url}/admin/provisioning/vmrequest/")
+        expect(page.locator("#content h1")).to_contain_text("VM request")
+        header = page.locator("#result_list thead")
+        for column in ("VM name", "Status", "Where", "Requester", "Created at"):
+            expect(header).to_contain_text(column)
+            cell = header.locator("th", has_text=column).first
+            box = cell.bounding_box()
+            assert box is not None and box["x"] + box["width"] <= 1280, f"{column} is off-screen at 1280 px"
+        screenshot(page, "admin-requests-desktop")
