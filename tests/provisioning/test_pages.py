@@ -229,3 +229,9 @@ def test_the_form_says_what_is_missing_in_a_summary_linked_to_each_field(alice):
     assert "This field is required." not in html
     # A name one character too long is refused, not cut short by the browser.
     assert 'maxlength="63"' not in html
+
+
+def test_a_poll_after_the_session_ended_sends_the_tab_to_the_login_page(client):
+    response = client.get("/requests/?since=x", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == "/login/"
