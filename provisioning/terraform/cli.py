@@ -24,7 +24,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from provisioning.terraform.settings import RenderSettings, parse_backend_config
-from provisioning.terraform.structure import StructureReport, ensure_config_structure
+from provisioning.terraform.structure import ensure_config_structure
 
 PROGRAM = "vmprov-ensure-config-structure"
 DESCRIPTION = (
@@ -111,16 +111,15 @@ def run(
         )
         for line in report.lines():
             write(line)
-        if _failed(report, exit_non_zero_on_fix):
+        if not report.ok:
             failed.append(str(directory))
             write(error(f"{directory}: NOT OK"))
+        elif exit_non_zero_on_fix and report.written:
+            failed.append(str(directory))
+            write(error(f"{directory}: COMPLETED NOW (review and commit what was added)"))
         else:
             write(success(f"{directory}: OK"))
     return failed
-
-
-def _failed(report: StructureReport, exit_non_zero_on_fix: bool) -> bool:
-    return not report.ok or (exit_non_zero_on_fix and bool(report.written))
 
 
 def summary(failed: Sequence[str], paths: Sequence[str], check: bool, exit_non_zero_on_fix: bool) -> str:

@@ -116,7 +116,9 @@ class StructureReport:
         lines += [f"  {verb}: {item}" for item in self.actions]
         lines += [f"  problem: {item}" for item in self.problems]
         # A note may hold a block of HCL to copy: its lines stay together under the note.
-        lines += ["  note: " + item.replace("\n", "\n        ") for item in self.notes]
+        for note in self.notes:
+            first, *rest = note.splitlines()
+            lines += [f"  note: {first}", *(f"        {line}" for line in rest)]
         if self.problems:
             lines.append("  result: cannot be fixed automatically")
         elif self.check and self.actions:

@@ -21,40 +21,21 @@ from provisioning.terraform.templates import (
     variables_template_pieces,
     variables_text,
 )
-from tests.support.git_repos import git
-from tests.support.specs import dhcp_spec, static_spec
+from tests.support.specs import static_spec
 from tests.support.terraform_bin import run_terraform
+from tests.support.terraform_dirs import (
+    BACKEND_TF,
+    backend_of,
+    bare_vm_dir,
+    rendered_dir,
+    snapshot,
+    terraform_repository,
+    write,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS_TEMPLATE = template_text("providers.tf.template")
 VARIABLES_TEMPLATE = template_text("variables.tf.template")
-
-BACKEND_TF = 'terraform {\n  backend "local" {\n    path = "state.tfstate"\n  }\n}\n'
-
-
-def write(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (directory / name).write_text(content, encoding="utf-8")
-    return directory
-
-
-def snapshot(directory: Path) -> dict[str, tuple[int, bytes]]:
-    """Every file's mtime (ns) and content: proof that nothing was touched."""
-    return {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in sorted(directory.iterdir())}
-
-
-def rendered_dir(directory: Path, settings: RenderSettings | None = None, spec=None) -> Path:
-    return write(directory, render(spec or static_spec(), settings or RenderSettings()))
-
-
-def bare_vm_dir(directory: Path) -> Path:
-    """What a person might commit: the VM and its values, plus a backend, but no provider or declarations."""
-    files = render(dhcp_spec(), RenderSettings())
-    return write(
-        directory,
-        {"machine.tf": files["machine.tf"], "terraform.tfvars": files["terraform.tfvars"], "backend.tf": BACKEND_TF},
-    )
 
 
 def declared_variables(directory: Path) -> list[str]:
@@ -659,17 +640,6 @@ def test_an_unreadable_values_file_declares_no_unknown_variable(tmp_path):
 # --- Completing a hand-written directory: the backend ---------------------------------------------------------------
 
 
-def terraform_repository(root: Path) -> Path:
-    git("init", "--quiet", str(root))
-    return root
-
-
-def backend_of(directory: Path, file_name: str = "backend.tf") -> tuple[str, dict]:
-    (terraform,) = hcl2.loads((directory / file_name).read_text())["terraform"]
-    ((label, body),) = [(key, value) for key, value in terraform["backend"][0].items() if not key.startswith("__")]
-    return label.strip('"'), {key: value.strip('"') for key, value in body.items() if not key.startswith("__")}
-
-
 def test_a_directory_without_backend_gets_the_configured_one_keyed_by_its_path(tmp_path):
     repository = terraform_repository(tmp_path / "repo")
     web = rendered_dir(repository / "vms" / "dc1" / "web01")
@@ -751,3 +721,114 @@ def test_command_line_exit_codes(tmp_path):
     assert failed.returncode == 1
     assert 'missing: provider "vsphere" block' in failed.stdout
     assert not (incomplete / "providers.tf").exists()
+
+
+def test_the_default_backend_is_pg_with_a_schema_per_directory(tmp_path):
+    repository = terraform_repository(tmp_path / "repo")
+    directory = bare_vm_dir(repository / "vms" / "DC 1" / "web01")
+    (directory / "backend.tf").unlink()
+
+    assert ensure_config_structure(directory).ok
+
+    label, body = backend_of(directory)
+    assert label == "pg"
+    assert body["schema_name"].startswith("vmprov_vms__dc-1-")  # "DC 1" reduced to [a-z0-9-], with its hash
+    assert body["schema_name"].endswith("__web01")
+
+
+def test_a_backend_file_of_the_users_own_is_not_changed(tmp_path):
+    directory = bare_vm_dir(tmp_path / "vms" / "web01")
+    write(directory, {"backend.tf": "# the backend will go here\n"})
+    before = snapshot(directory)["backend.tf"]
+
+    report = ensure_config_structure(directory, repo_root=tmp_path)
+
+    assert report.ok, report.lines()
+    assert snapshot(directory)["backend.tf"] == before
+    assert backend_of(directory, "vmprov_backend.tf")[1] == {"schema_name": "vmprov_vms__web01"}
+
+
+def test_an_explicit_repository_root_gives_the_path_outside_git(tmp_path):
+    directory = bare_vm_dir(tmp_path / "checkout" / "vms" / "web01")
+    (directory / "backend.tf").unlink()
+    settings = RenderSettings(backend="gcs", backend_config={"bucket": "states"})
+
+    without_root = ensure_config_structure(directory, settings=settings)
+    with_root = ensure_config_structure(directory, settings=settings, repo_root=tmp_path / "checkout")
+
+    assert without_root.problems == [
+        "no backend block, and vmprov cannot make its state key: it is not inside a Git repository: pass "
+        "--repo-root (the root of the repository Atlantis plans), since the state key is made from the "
+        "directory's path below that root"
+    ]
+    assert with_root.ok, with_root.lines()
+    assert backend_of(directory) == ("gcs", {"prefix": "vmprov/vms__web01", "bucket": "states"})
+
+
+@pytest.mark.parametrize("where", ["root", "outside"])
+def test_no_backend_is_added_without_a_path_below_the_root(tmp_path, where):
+    directory = bare_vm_dir(tmp_path / "vm")
+    (directory / "backend.tf").unlink()
+    repo_root = directory if where == "root" else tmp_path / "elsewhere"
+    report = ensure_config_structure(directory, repo_root=repo_root)
+    reason = "it is the repository root itself" if where == "root" else "it is not below the repository root"
+    assert any(reason in problem for problem in report.problems), report.problems
+    assert not (directory / "backend.tf").exists()
+
+
+@pytest.mark.parametrize("state", ["terraform.tfstate", "terraform.tfstate.d"])
+def test_a_directory_holding_local_state_is_refused_with_instructions(tmp_path, state):
+    repository = terraform_repository(tmp_path / "repo")
+    directory = bare_vm_dir(repository / "vms" / "web01")
+    (directory / "backend.tf").unlink()
+    if state.endswith(".d"):
+        (directory / state / "staging").mkdir(parents=True)
+    else:
+        write(directory, {state: '{"version": 4, "resources": []}'})
+    before = snapshot(directory)
+
+    check = ensure_config_structure(directory, check=True)
+    report = ensure_config_structure(directory)
+
+    assert snapshot(directory) == before, "nothing is written next to local state"
+    for result in (check, report):
+        assert not result.ok
+        assert any(
+            problem.startswith(f"no backend block, and {state} holds local state") for problem in result.problems
+        )
+    (migration,) = [note for note in report.notes if note.startswith("to migrate the local state")]
+    assert "run `terraform init -migrate-state` here" in migration
+    assert 'backend "pg" {\n    schema_name = "vmprov_vms__web01"\n  }' in migration
+    assert "nothing was added: migrate the local state first" in report.notes
+    assert "        terraform {" in report.lines(), "the block is printed as a block"
+
+
+def test_a_hand_written_directory_with_its_own_providers_file_is_completed_around_it(tmp_path):
+    """The user's providers.tf (their own provider settings) stays as it is; everything else is added."""
+    repository = terraform_repository(tmp_path / "repo")
+    own_providers = (
+        'terraform {\n  required_providers {\n    vsphere = {\n      source  = "hashicorp/vsphere"\n'
+        '      version = "2.4.3"\n    }\n  }\n}\n\nprovider "vsphere" {\n  vsphere_server       = var.vcenter\n'
+        "  allow_unverified_ssl = true\n}\n"
+    )
+    directory = write(
+        repository / "vms" / "dc1" / "app01",
+        {
+            "providers.tf": own_providers,
+            "main.tf": HAND_WRITTEN_MAIN,
+            "terraform.tfvars": HAND_WRITTEN_VALUES + 'vcenter = "vc.example.com"\n',
+        },
+    )
+    before = snapshot(directory)
+
+    report = ensure_config_structure(directory)
+
+    assert report.ok, report.lines()
+    assert report.written == ["vmprov_providers.tf", "variables.tf", "backend.tf"]
+    assert snapshot(directory)["providers.tf"] == before["providers.tf"]
+    assert (directory / "vmprov_providers.tf").read_text() == providers_text(
+        [piece for piece in providers_template_pieces() if piece.kind == "required_version"]
+    )
+    assert declarations(directory, "variables.tf")["vcenter"] == "string"
+    assert ensure_config_structure(directory, check=True).ok
+    call_command("ensure_config_structure", str(directory), "--check")
