@@ -1,10 +1,11 @@
 """ensure_config_structure: what a Terraform directory needs, what gets added, and what never gets touched."""
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import hcl2
 import pytest
@@ -12,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from provisioning.terraform.hcl_reader import literal_type, variable_references
 from provisioning.terraform.render import render
-from provisioning.terraform.settings import RenderSettings
+from provisioning.terraform.settings import RenderSettings, directory_state_name, state_name
 from provisioning.terraform.structure import ensure_config_structure
 from provisioning.terraform.templates import (
     providers_template_pieces,
@@ -21,7 +22,7 @@ from provisioning.terraform.templates import (
     variables_template_pieces,
     variables_text,
 )
-from tests.support.specs import static_spec
+from tests.support.specs import dhcp_spec, static_spec
 from tests.support.terraform_bin import run_terraform
 from tests.support.terraform_dirs import (
     BACKEND_TF,
@@ -638,6 +639,21 @@ def test_an_unreadable_values_file_declares_no_unknown_variable(tmp_path):
 
 
 # --- Completing a hand-written directory: the backend ---------------------------------------------------------------
+
+
+def test_a_directorys_state_never_shares_a_requests_state():
+    """A request's state name is `<datacenter>_<vm>`; a directory's joins its path's parts with `__`."""
+    request = state_name(dhcp_spec(datacenter_id="datacenter-3", vm_name="web01"))
+    assert request == "datacenter-3_web01"
+    assert directory_state_name(PurePosixPath("datacenter-3/web01")) == "datacenter-3__web01"
+    assert directory_state_name(PurePosixPath("datacenter-3_web01")) == "datacenter-3-web01-" + sha8(
+        "datacenter-3_web01"
+    )
+    assert directory_state_name(PurePosixPath("VMs/Web 01")) == f"vms-{sha8('VMs')}__web-01-{sha8('Web 01')}"
+
+
+def sha8(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def test_a_directory_without_backend_gets_the_configured_one_keyed_by_its_path(tmp_path):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.support.terraform_dirs import backend_of, bare_vm_dir, snapshot, terraform_repository
+from provisioning.terraform.settings import RenderSettings
+from tests.support.terraform_dirs import backend_of, bare_vm_dir, rendered_dir, snapshot, terraform_repository
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "vmprov-ensure-config-structure"
@@ -163,3 +164,24 @@ def test_the_command_needs_no_secret_key_or_system_checks(tmp_path):
         "--check": 0,
     }, [result.stdout + result.stderr for result in results.values()]
     assert results["--help"].stdout.startswith("usage: manage.py ensure_config_structure")
+
+
+def test_settings_from_the_environment_have_vmprovs_defaults():
+    assert RenderSettings.from_environment({}) == RenderSettings()
+    assert RenderSettings.from_environment(
+        {
+            "VMPROV_TF_BACKEND": "s3",
+            "VMPROV_TF_BACKEND_CONFIG": '{"bucket": "b"}',
+            "VMPROV_TFVARS_FILE": "machine_inputs.tfvars",
+        }
+    ) == RenderSettings(backend="s3", backend_config={"bucket": "b"}, tfvars_file="machine_inputs.tfvars")
+
+
+def test_the_console_script_passes_the_values_file_atlantis_passes(tmp_path):
+    directory = rendered_dir(
+        terraform_repository(tmp_path / "repo") / "vms" / "web01", RenderSettings(tfvars_file="machine_inputs.tfvars")
+    )
+    assert run_script(str(directory), "--check", VMPROV_TFVARS_FILE="machine_inputs.tfvars").returncode == 0
+    unset = run_script(str(directory), "--check")
+    assert unset.returncode == 1
+    assert "note: machine_inputs.tfvars is not loaded: Terraform reads it only with -var-file" in unset.stdout
