@@ -216,16 +216,26 @@ def _values_in_file(path: Path) -> dict[str, _Value]:
 def _loaded_values_files(directory: Path, var_files: Sequence[str]) -> list[str]:
     """The values files Terraform loads, in its order: a later file's value wins."""
     names = [name for name in ("terraform.tfvars", "terraform.tfvars.json") if (directory / name).is_file()]
-    names += sorted(path.name for path in directory.glob("*.auto.tfvars") if path.is_file())
-    names += sorted(path.name for path in directory.glob("*.auto.tfvars.json") if path.is_file())
+    # Terraform takes the *.auto.tfvars and *.auto.tfvars.json files together, in lexical order.
+    names += sorted(
+        path.name
+        for pattern in ("*.auto.tfvars", "*.auto.tfvars.json")
+        for path in directory.glob(pattern)
+        if path.is_file()
+    )
     names += [name for name in var_files if name not in names]
     return names
 
 
+# --- Where the directory sits in its repository: the backend's state key ----------------------------------------
+
+# A Git hook (pre-commit) may run with these set for the repository it runs in; they would make git answer for the
+# current directory instead of finding the work tree around the directory asked about.
+_GIT_LOCATION_VARIABLES = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_PREFIX"})
+
+
 def repository_root(directory: Path) -> Path | None:
     """The top level of the Git work tree that holds `directory`; None outside one (or without git)."""
-    # A Git hook (pre-commit) may run with GIT_DIR and friends set for the repository it runs in; they would make
-    # git answer for the current directory instead of finding the work tree around `directory`.
     environment = {name: value for name, value in os.environ.items() if name not in _GIT_LOCATION_VARIABLES}
     try:
         result = subprocess.run(
@@ -239,9 +249,6 @@ def repository_root(directory: Path) -> Path | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
-
-
-_GIT_LOCATION_VARIABLES = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_PREFIX"})
 
 
 class _NoStateKey(Exception):

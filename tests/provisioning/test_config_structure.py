@@ -739,6 +739,18 @@ def test_command_line_exit_codes(tmp_path):
     assert not (incomplete / "providers.tf").exists()
 
 
+def test_the_repository_is_found_from_the_directory_even_inside_a_git_hook(tmp_path, monkeypatch):
+    """git runs hooks with GIT_DIR set to the repository committing; the directory's own work tree still counts."""
+    committing = terraform_repository(tmp_path / "committing")
+    directory = bare_vm_dir(terraform_repository(tmp_path / "repo") / "vms" / "web01")
+    (directory / "backend.tf").unlink()
+    monkeypatch.setenv("GIT_DIR", str(committing / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(committing / ".git" / "index"))
+
+    assert ensure_config_structure(directory).ok
+    assert backend_of(directory)[1] == {"schema_name": "vmprov_vms__web01"}
+
+
 def test_the_default_backend_is_pg_with_a_schema_per_directory(tmp_path):
     repository = terraform_repository(tmp_path / "repo")
     directory = bare_vm_dir(repository / "vms" / "DC 1" / "web01")
