@@ -8,6 +8,7 @@ Django check messages with stable ids:
 - vmprov.E003 Atlantis (ATLANTIS_*)
 - vmprov.E004 Terraform backend and values file (VMPROV_TF_BACKEND*, VMPROV_TFVARS_FILE)
 - vmprov.E005 request limits, auto-approval and ready checks (VMPROV_MIN_*/MAX_*, VMPROV_AUTO_APPROVE_*, ...)
+- vmprov.E006 SECRET_KEY (the settings leave it empty when unset, so that `--help` works without it)
 
 vmprov.E001 (vSphere) is the inventory app's.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
 
 from provisioning import atlantis, gitops
 from provisioning.terraform import settings as rendering
@@ -57,3 +59,15 @@ def limit_problems() -> list[str]:
 @register(Tags.compatibility)
 def limit_settings(app_configs=None, **kwargs) -> list[Error]:
     return _errors("vmprov.E005", limit_problems(), "See README: Configuration.")
+
+
+@register(Tags.security)
+def secret_key_setting(app_configs=None, **kwargs) -> list[Error]:
+    try:
+        secret_key = settings.SECRET_KEY
+    except ImproperlyConfigured:  # Django's answer to an empty key
+        secret_key = ""
+    if secret_key:
+        return []
+    hint = "Set SECRET_KEY or SECRET_KEY_FILE (the web server and the workers must share it), or DEBUG=true locally."
+    return [Error("SECRET_KEY is not set", hint=hint, id="vmprov.E006")]

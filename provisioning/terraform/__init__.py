@@ -7,6 +7,7 @@
 - `templates`: the files of `terraform_templates`, and the standalone templates cut into pieces.
 - `render`: a `MachineSpec` into its directory's files, and their hash.
 - `structure`: what a directory must hold before Atlantis can plan it, checked and completed.
+- `cli`: `structure` on the command line (console script, pre-commit hook, management command), no Django settings.
 
 Nothing here imports models: callers build a `MachineSpec` from whatever they store.
 """

@@ -1,4 +1,5 @@
-"""Reading HCL documents as python-hcl2 gives them: blocks, their labels, and the variables an expression uses.
+"""Reading HCL documents as python-hcl2 gives them: blocks, their labels, the variables an expression uses, and the
+type of a literal value.
 
 python-hcl2 8 keeps quotes around strings and labels ('"vsphere"') and marks blocks with __is_block__; version 7
 drops both. Expressions are "${...}" in both. The helpers below accept either.
@@ -120,3 +121,46 @@ def variable_references(document: Any) -> set[str]:
         elif isinstance(item, str):
             _template_refs(item, 0, refs)
     return refs
+
+
+def _is_expression(text: str) -> bool:
+    return text.startswith("${") and text.endswith("}")
+
+
+def literal_type(value: Any, hcl_syntax: bool = True) -> str | None:
+    """The Terraform type constraint a literal value shows, as Terraform infers it for a variable declared
+    without a type: "string", "number", "bool", "list(T)" for elements of one type, "map(T)" for values of one
+    type, "object({ a = T, b = U })" otherwise. None when the value shows no type: null, an empty collection, a
+    list mixing types, an object whose keys are not names, or an expression (a values file holds literals only).
+
+    `value` is a values file's value as python-hcl2 (`hcl_syntax`) or the json module gives it.
+    """
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        if hcl_syntax and _is_expression(value):
+            # python-hcl2 hands some number literals (1e3) over as expressions.
+            try:
+                float(value[2:-1])
+            except ValueError:
+                return None
+            return "number"
+        return "string"
+    if isinstance(value, list):
+        types = {literal_type(item, hcl_syntax) for item in value}
+        if len(types) != 1 or None in types:
+            return None
+        return f"list({types.pop()})"
+    if isinstance(value, dict):
+        items = {unquoted_label(key): item for key, item in value.items() if not is_meta_key(key)}
+        types = {key: literal_type(item, hcl_syntax) for key, item in items.items()}
+        if not types or None in types.values():
+            return None
+        if len(set(types.values())) == 1:
+            return f"map({next(iter(types.values()))})"
+        if not all(_IDENT.fullmatch(key) for key in types):
+            return None
+        return "object({ " + ", ".join(f"{key} = {kind}" for key, kind in sorted(types.items())) + " })"
+    return None

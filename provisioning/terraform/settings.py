@@ -7,7 +7,11 @@ them without raising, for the start-up system check; `render_settings()` builds 
 
 The backend block's state key is the one part of the committed `.tf` files that differs per request (Terraform
 cannot take it from a variable). It is built from the datacenter id and the VM name reduced to `[a-z0-9-]` (see
-`state_name()`), so no user text reaches it unfiltered.
+`state_name()`), so no user text reaches it unfiltered. A directory vmprov did not render gets its key from its path
+in the repository instead (`directory_state_name()`), for `ensure_config_structure`.
+
+Outside Django (the `vmprov-ensure-config-structure` script) the same three names are read from the environment by
+`RenderSettings.from_environment()`; nothing here needs Django settings unless asked to read them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -108,6 +113,15 @@ class RenderSettings:
             tfvars_file=configured_tfvars_file(),
         )
 
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> RenderSettings:
+        """Read the environment variables vmprov's Django settings are made from, with the same defaults."""
+        return cls(
+            backend=environ.get("VMPROV_TF_BACKEND") or DEFAULT_BACKEND,
+            backend_config=parse_backend_config(environ.get("VMPROV_TF_BACKEND_CONFIG") or "{}"),
+            tfvars_file=environ.get("VMPROV_TFVARS_FILE") or DEFAULT_TFVARS_FILE,
+        )
+
 
 def _render_settings_problems(backend: Any, backend_config: Any, tfvars_file: Any) -> list[str]:
     """Everything wrong with these rendering settings, in the words of the Django settings that hold them."""
@@ -157,15 +171,18 @@ def _configured_backend() -> Any:
     return getattr(django_settings, "VMPROV_TF_BACKEND", None) or DEFAULT_BACKEND
 
 
+def parse_backend_config(text: str) -> Any:
+    """VMPROV_TF_BACKEND_CONFIG's JSON text as Python data, not yet checked otherwise."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ImproperlyConfigured(f"VMPROV_TF_BACKEND_CONFIG is not valid JSON: {error}") from None
+
+
 def _configured_backend_config() -> Any:
     """VMPROV_TF_BACKEND_CONFIG as Python data, JSON text decoded, not yet checked otherwise."""
     config = getattr(django_settings, "VMPROV_TF_BACKEND_CONFIG", None) or {}
-    if isinstance(config, str):
-        try:
-            return json.loads(config)
-        except json.JSONDecodeError as error:
-            raise ImproperlyConfigured(f"VMPROV_TF_BACKEND_CONFIG is not valid JSON: {error}") from None
-    return config
+    return parse_backend_config(config) if isinstance(config, str) else config
 
 
 def configured_tfvars_file() -> str:
@@ -214,6 +231,16 @@ def state_name(spec: MachineSpec) -> str:
     return f"{_state_part(spec.datacenter_id)}_{_state_part(spec.vm_name)}"
 
 
+def directory_state_name(relative_path: PurePosixPath) -> str:
+    """The state name of a directory vmprov did not render, from its path below the repository root: each part
+    reduced to [a-z0-9-], joined by `__` (`vms/dc1/web01` -> `vms__dc1__web01`). A request's state name holds one
+    single `_`, so the two kinds never share a state."""
+    parts = [part for part in relative_path.parts if part not in ("", ".")]
+    if not parts or ".." in parts:
+        raise ValueError(f"{relative_path} is not a path below the repository root")
+    return "__".join(_state_part(part) for part in parts)
+
+
 def _per_state_value(pattern: str, name: str, backend: str) -> str:
     if STATE_PLACEHOLDER in pattern:
         # str.replace, not str.format: the pattern is configuration and may hold other braces.
@@ -230,7 +257,11 @@ def _per_state_value(pattern: str, name: str, backend: str) -> str:
 
 def backend_attributes(spec: MachineSpec, settings: RenderSettings) -> list[tuple[str, str]]:
     """The backend block's attributes as (name, HCL literal): the per-VM key(s) first, then the configured rest."""
-    name = state_name(spec)
+    return state_backend_attributes(state_name(spec), settings)
+
+
+def state_backend_attributes(name: str, settings: RenderSettings) -> list[tuple[str, str]]:
+    """The backend block's attributes for the state called `name`: its key(s) first, then the configured rest."""
     config = dict(settings.backend_config)
     attributes = []
     for index, attribute in enumerate(PER_STATE_ATTRIBUTES[settings.backend]):

@@ -8,30 +8,54 @@ mentions `provider "vsphere"` counts for nothing, and a provider block in `versi
   `required_providers`, `required_version`, the `provider "vsphere"` block) and from `variables.tf.template`
   (only the declarations the directory uses and lacks: Terraform refuses a variable declared twice, and a
   declared variable without a default would have to be given a value even when nothing uses it);
-- never rewrites a file it did not write: when `providers.tf` / `variables.tf` already exist, the additions go to
-  `vmprov_providers.tf` / `vmprov_variables.tf`;
-- reports what it cannot fix: no `main.tf`/`machine.tf`, no values file, no backend, a variable used but declared
-  nowhere (vmprov cannot guess its type), a required variable that no loaded values file sets, duplicates.
+- declares every other variable the directory uses and declares nowhere, typed from its value in a loaded values
+  file (`hcl_reader.literal_type`), or untyped, with a note, when no value shows a type;
+- adds a backend block when there is none: the configured backend (`RenderSettings`) with a state key made from the
+  directory's path below the repository root (the Git top level, or `repo_root`), so two directories never share a
+  state. A directory holding local state (`terraform.tfstate`) is refused instead: with a backend, its next plan
+  would start from an empty state and create everything again; the report says how to migrate it;
+- never rewrites a file it did not write: when `providers.tf` / `variables.tf` / `backend.tf` already exist, the
+  additions go to `vmprov_providers.tf` / `vmprov_variables.tf` / `vmprov_backend.tf`;
+- reports what it cannot fix: no `main.tf`/`machine.tf`, no values file, a required variable that no loaded values
+  file sets, duplicates, a `required_providers` block of the user's without vsphere.
 
 Values files count only when Terraform loads them: `terraform.tfvars`, `terraform.tfvars.json`, `*.auto.tfvars`,
-`*.auto.tfvars.json`, plus the files Atlantis passes with `-var-file` (`var_files`, by default the
-`VMPROV_TFVARS_FILE` setting when that names another file, e.g. `machine_inputs.tfvars`).
+`*.auto.tfvars.json`, plus the files Atlantis passes with `-var-file` (`var_files`, by default the values file
+setting when that names another file, e.g. `machine_inputs.tfvars`).
 
 With `check=True` nothing is written. A second run after a fix finds nothing to do. The push of a request's
 rendered files runs the check only: those files are complete by construction, so anything it would add is a bug to
-report, not something to patch.
+report, not something to patch. Given its `settings`, this module reads no Django settings (the command-line script
+runs it where there are none).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from provisioning.terraform.hcl_reader import blocks, is_meta_key, labelled_blocks, parse_hcl, variable_references
-from provisioning.terraform.settings import DEFAULT_TFVARS_FILE, MACHINE_INPUTS_TFVARS_FILE, configured_tfvars_file
+from provisioning.terraform.hcl import aligned_attributes, hcl_string
+from provisioning.terraform.hcl_reader import (
+    blocks,
+    is_meta_key,
+    labelled_blocks,
+    literal_type,
+    parse_hcl,
+    variable_references,
+)
+from provisioning.terraform.settings import (
+    DEFAULT_TFVARS_FILE,
+    MACHINE_INPUTS_TFVARS_FILE,
+    RenderSettings,
+    directory_state_name,
+    render_settings,
+    state_backend_attributes,
+)
 from provisioning.terraform.templates import (
     PROVIDER_SOURCE,
     PROVIDER_VERSION,
@@ -47,7 +71,10 @@ VALUES_FILES = (DEFAULT_TFVARS_FILE, MACHINE_INPUTS_TFVARS_FILE)
 # Where additions go when the conventional file already exists (and belongs to someone else).
 PROVIDERS_FILES = ("providers.tf", "vmprov_providers.tf")
 VARIABLES_FILES = ("variables.tf", "vmprov_variables.tf")
-OWN_FILES = frozenset({PROVIDERS_FILES[1], VARIABLES_FILES[1]})
+BACKEND_FILES = ("backend.tf", "vmprov_backend.tf")
+OWN_FILES = frozenset({PROVIDERS_FILES[1], VARIABLES_FILES[1], BACKEND_FILES[1]})
+# Terraform's local state: the default workspace's file, and the other workspaces' directory.
+LOCAL_STATE = ("terraform.tfstate", "terraform.tfstate.d")
 
 
 @dataclass
@@ -88,7 +115,10 @@ class StructureReport:
         lines += [f"  missing: {item}" for item in self.missing]
         lines += [f"  {verb}: {item}" for item in self.actions]
         lines += [f"  problem: {item}" for item in self.problems]
-        lines += [f"  note: {item}" for item in self.notes]
+        # A note may hold a block of HCL to copy: its lines stay together under the note.
+        for note in self.notes:
+            first, *rest = note.splitlines()
+            lines += [f"  note: {first}", *(f"        {line}" for line in rest)]
         if self.problems:
             lines.append("  result: cannot be fixed automatically")
         elif self.check and self.actions:
@@ -161,32 +191,102 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _values_file_names(path: Path) -> set[str]:
-    """Top-level variable names a values file sets (HCL or JSON)."""
+@dataclass(frozen=True)
+class _Value:
+    """A variable's value in a values file, as python-hcl2 (hcl_syntax) or the json module gives it."""
+
+    file_name: str
+    value: Any
+    hcl_syntax: bool
+
+
+def _values_in_file(path: Path) -> dict[str, _Value]:
+    """The top-level values a values file sets (HCL or JSON)."""
     text = path.read_text(encoding="utf-8")
-    if path.name.endswith(".json"):
+    hcl_syntax = not path.name.endswith(".json")
+    if hcl_syntax:
+        document = parse_hcl(text)
+    else:
         document = json.loads(text)
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")
-    else:
-        document = parse_hcl(text)
-    return {key for key in document if not is_meta_key(key)}
+    return {key: _Value(path.name, value, hcl_syntax) for key, value in document.items() if not is_meta_key(key)}
 
 
 def _loaded_values_files(directory: Path, var_files: Sequence[str]) -> list[str]:
+    """The values files Terraform loads, in its order: a later file's value wins."""
     names = [name for name in ("terraform.tfvars", "terraform.tfvars.json") if (directory / name).is_file()]
-    names += sorted(path.name for path in directory.glob("*.auto.tfvars") if path.is_file())
-    names += sorted(path.name for path in directory.glob("*.auto.tfvars.json") if path.is_file())
+    # Terraform takes the *.auto.tfvars and *.auto.tfvars.json files together, in lexical order.
+    names += sorted(
+        path.name
+        for pattern in ("*.auto.tfvars", "*.auto.tfvars.json")
+        for path in directory.glob(pattern)
+        if path.is_file()
+    )
     names += [name for name in var_files if name not in names]
     return names
+
+
+# --- Where the directory sits in its repository: the backend's state key ----------------------------------------
+
+# A Git hook (pre-commit) may run with these set for the repository it runs in; they would make git answer for the
+# current directory instead of finding the work tree around the directory asked about.
+_GIT_LOCATION_VARIABLES = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_PREFIX"})
+
+
+def repository_root(directory: Path) -> Path | None:
+    """The top level of the Git work tree that holds `directory`; None outside one (or without git)."""
+    environment = {name: value for name, value in os.environ.items() if name not in _GIT_LOCATION_VARIABLES}
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=directory,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
+
+
+class _NoStateKey(Exception):
+    """Why no state key can be made for a directory."""
+
+
+def _path_in_repository(directory: Path, repo_root: Path | None) -> PurePosixPath:
+    root = repo_root if repo_root is not None else repository_root(directory)
+    if root is None:
+        raise _NoStateKey(
+            "it is not inside a Git repository: pass --repo-root (the root of the repository Atlantis plans), "
+            "since the state key is made from the directory's path below that root"
+        )
+    try:
+        relative = directory.resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        raise _NoStateKey(f"it is not below the repository root {root}") from None
+    if not relative.parts:
+        raise _NoStateKey("it is the repository root itself, and the state key is made from the path below the root")
+    return PurePosixPath(relative.as_posix())
+
+
+def backend_text(relative_path: PurePosixPath, settings: RenderSettings) -> str:
+    """A terraform block holding the configured backend, its state key made from the directory's path."""
+    attributes = aligned_attributes(state_backend_attributes(directory_state_name(relative_path), settings))
+    body = "".join(f"    {line}\n" for line in attributes)
+    return (
+        "# One state per directory. A backend block cannot read variables, so its key is a literal, made from this\n"
+        "# directory's path in the repository. Credentials come from the backend's own environment variables.\n"
+        f"terraform {{\n  backend {hcl_string(settings.backend)} {{\n{body}  }}\n}}\n"
+    )
 
 
 # --- The check and the fix ----------------------------------------------------------------------------------------
 
 
-def _default_var_files() -> list[str]:
-    configured = configured_tfvars_file()
-    return [] if configured == DEFAULT_TFVARS_FILE else [configured]
+def _default_var_files(settings: RenderSettings) -> list[str]:
+    return [] if settings.tfvars_file == DEFAULT_TFVARS_FILE else [settings.tfvars_file]
 
 
 def _target(directory: Path, names: tuple[str, str]) -> str:
@@ -202,42 +302,55 @@ def ensure_config_structure(
     path: str | Path,
     check: bool = False,
     var_files: Sequence[str] | None = None,
+    settings: RenderSettings | None = None,
+    repo_root: str | Path | None = None,
 ) -> StructureReport:
-    """Check one Terraform directory and, unless `check`, add what vmprov's templates can supply.
+    """Check one Terraform directory and, unless `check`, add what vmprov can supply.
 
-    `var_files` are the values files Atlantis passes with -var-file; by default VMPROV_TFVARS_FILE when it is not
-    terraform.tfvars (which Terraform loads by itself).
+    `settings` give the backend to add and the values file name; without them, Django's (`render_settings()`).
+    `var_files` are the values files Atlantis passes with -var-file; by default the settings' values file when it
+    is not terraform.tfvars (which Terraform loads by itself). `repo_root` is the root of the repository the state
+    key's path starts from; by default the top level of the Git work tree holding the directory.
     """
     directory = Path(path)
     report = StructureReport(path=directory, check=check)
     if not directory.is_dir():
         report.problems.append("not a directory")
         return report
-    var_files = list(_default_var_files() if var_files is None else var_files)
+    settings = settings or render_settings()
+    var_files = list(_default_var_files(settings) if var_files is None else var_files)
     inventory = _inventory(directory)
     report.problems.extend(inventory.unreadable)
 
     _check_main_file(directory, report)
     values = _check_values_files(directory, var_files, report)
     _check_duplicates(inventory, report)
-    _check_backend(inventory, report)
+    local_state = [name for name in LOCAL_STATE if (directory / name).exists()]
+    backend = _check_backend(directory, inventory, settings, repo_root, local_state, report)
 
     provider_pieces = _missing_provider_pieces(inventory, report)
     added_refs = set().union(*(piece.refs for piece in provider_pieces))
-    variable_pieces = _missing_variable_pieces(inventory, added_refs, report)
+    variable_pieces = _missing_variable_pieces(inventory, added_refs, values, report)
     _check_values(inventory, variable_pieces, values, report)
 
+    anything = provider_pieces or variable_pieces or backend
     if inventory.unreadable:
         # What could not be read may already declare what we would add; adding it could make a duplicate.
-        if provider_pieces or variable_pieces:
+        if anything:
             report.notes.append("nothing was added because some files could not be read")
+        return report
+    if local_state:
+        if anything:
+            report.notes.append("nothing was added: migrate the local state first")
         return report
     for pieces, names, render in (
         (provider_pieces, PROVIDERS_FILES, providers_text),
         (variable_pieces, VARIABLES_FILES, variables_text),
     ):
         if pieces:
-            _add(directory, _target(directory, names), render(pieces), pieces, report)
+            _add(directory, names, render(pieces), ", ".join(piece.description for piece in pieces), report)
+    if backend:
+        _add(directory, BACKEND_FILES, backend, f"backend {hcl_string(settings.backend)}", report)
     return report
 
 
@@ -250,8 +363,8 @@ def _check_main_file(directory: Path, report: StructureReport) -> None:
         report.problems.append(f"no {' or '.join(MAIN_FILES)}: nothing defines the VM")
 
 
-def _check_values_files(directory: Path, var_files: Sequence[str], report: StructureReport) -> set[str] | None:
-    """Names the loaded values files set (None when a values file cannot be read)."""
+def _check_values_files(directory: Path, var_files: Sequence[str], report: StructureReport) -> dict[str, _Value] | None:
+    """The values the loaded values files set, by variable (None when a values file cannot be read)."""
     present = [name for name in VALUES_FILES if (directory / name).is_file()]
     if not present:
         report.missing.append(" or ".join(VALUES_FILES))
@@ -266,21 +379,21 @@ def _check_values_files(directory: Path, var_files: Sequence[str], report: Struc
                 f"{name} is not loaded: Terraform reads it only with -var-file={name} "
                 f"(set VMPROV_TFVARS_FILE={name} if the Atlantis workflow passes it)"
             )
-    names: set[str] = set()
+    values: dict[str, _Value] = {}
     readable = True
     for name in loaded:
         file = directory / name
         if not file.is_file():
             continue
         try:
-            file_names = _values_file_names(file)
+            file_values = _values_in_file(file)
         except Exception as error:  # hcl2 (lark) or JSON errors
             report.problems.append(f"{name} cannot be parsed: {_first_line(error)}")
             readable = False
             continue
-        names |= file_names
-        report.found.append(f"values file {name} (loaded, {len(file_names)} values)")
-    return names if readable else None
+        values.update(file_values)
+        report.found.append(f"values file {name} (loaded, {len(file_values)} values)")
+    return values if readable else None
 
 
 def _check_duplicates(inventory: _Inventory, report: StructureReport) -> None:
@@ -298,15 +411,41 @@ def _check_duplicates(inventory: _Inventory, report: StructureReport) -> None:
         report.problems.append(f"{len(inventory.backends)} backend blocks; Terraform allows one")
 
 
-def _check_backend(inventory: _Inventory, report: StructureReport) -> None:
+def _check_backend(
+    directory: Path,
+    inventory: _Inventory,
+    settings: RenderSettings,
+    repo_root: str | Path | None,
+    local_state: list[str],
+    report: StructureReport,
+) -> str | None:
+    """The backend block to add (HCL text); None when the directory has one or none can be added."""
     for kind, file_name in inventory.backends:
         report.found.append(f'backend "{kind}" in {file_name}')
-    if not inventory.backends:
-        report.missing.append("backend block")
+    if inventory.backends:
+        return None
+    report.missing.append("backend block")
+    try:
+        text = backend_text(_path_in_repository(directory, Path(repo_root) if repo_root else None), settings)
+    except _NoStateKey as error:
+        text, reason = None, str(error)
+    if local_state:
+        held = " and ".join(local_state)
         report.problems.append(
-            "no backend block: the state would live in Atlantis's working copy and be lost; vmprov cannot pick "
-            "the per-VM state key for you"
+            f"no backend block, and {held} holds local state: vmprov adds no backend here, because the next plan "
+            "would start from the backend's empty state and create everything again; migrate the state first"
         )
+        block = "the backend block below" if text else f"a backend block of your own ({reason})"
+        report.notes.append(
+            f"to migrate the local state: add {block} to {_target(directory, BACKEND_FILES)}, run "
+            "`terraform init -migrate-state` here (Terraform copies the local state into the backend, asking "
+            f"first), check that `terraform plan` shows no changes, delete {held} (and terraform.tfstate.backup; "
+            "from Git too), then run this again" + (f":\n{text.rstrip()}" if text else "")
+        )
+        return None
+    if text is None:
+        report.problems.append(f"no backend block, and vmprov cannot make its state key: {reason}")
+    return text
 
 
 def _missing_provider_pieces(inventory: _Inventory, report: StructureReport) -> list[TemplatePiece]:
@@ -337,33 +476,51 @@ def _missing_provider_pieces(inventory: _Inventory, report: StructureReport) -> 
 
 
 def _missing_variable_pieces(
-    inventory: _Inventory, added_refs: set[str], report: StructureReport
+    inventory: _Inventory, added_refs: set[str], values: dict[str, _Value] | None, report: StructureReport
 ) -> list[TemplatePiece]:
+    """The template's declarations the directory uses and lacks (in template order), then one for every other
+    variable used and declared nowhere."""
     report.found.append(f"{len(inventory.declared)} variables declared, {len(inventory.referenced)} used")
     undeclared = (set(inventory.referenced) | added_refs) - set(inventory.declared)
     template = {piece.name: piece for piece in variables_template_pieces()}
+    report.missing.extend(f'declaration of variable "{name}"' for name in sorted(undeclared))
+    pieces = [piece for name, piece in template.items() if name in undeclared]
     for name in sorted(undeclared - set(template)):
-        used_in = _where(inventory.referenced.get(name, []))
-        report.missing.append(f'declaration of variable "{name}"')
-        report.problems.append(
-            f"var.{name} is used in {used_in} but declared nowhere, and vmprov's template does not declare it: "
-            "declare it (with its type) yourself"
-        )
-    wanted = undeclared & set(template)
-    for name in sorted(wanted):
-        report.missing.append(f'declaration of variable "{name}"')
-    # Template order keeps the written file close to the template.
-    return [piece for name, piece in template.items() if name in wanted]
+        if values is None:
+            report.problems.append(
+                f"var.{name} is used in {_where(inventory.referenced[name])} but declared nowhere; vmprov declares "
+                "it once the values files can be read (its type comes from its value)"
+            )
+        else:
+            pieces.append(_declaration(name, values.get(name), report))
+    return pieces
+
+
+def _declaration(name: str, value: _Value | None, report: StructureReport) -> TemplatePiece:
+    """A declaration for a variable used and declared nowhere, typed from its value when the value shows a type."""
+    # The file name goes into a comment: one that is not plain printable text stays out of it.
+    source = "a loaded values file"
+    if value is not None and value.file_name.isprintable():
+        source = value.file_name
+    kind = literal_type(value.value, value.hcl_syntax) if value is not None else None
+    header = f"# Declared by vmprov: var.{name} is used but was declared nowhere."
+    if kind:
+        text = f'{header} Its type is inferred from its value in {source}.\nvariable "{name}" {{\n  type = {kind}\n}}\n'
+    else:
+        why = f"its value in {source} shows none" if value is not None else "no loaded values file sets it"
+        text = f'{header} It has no type: {why}.\nvariable "{name}" {{}}\n'
+        report.notes.append(f"var.{name} is declared without a type ({why}): give it one")
+    return TemplatePiece("variable", name, text, frozenset())
 
 
 def _check_values(
-    inventory: _Inventory, added: list[TemplatePiece], values: set[str] | None, report: StructureReport
+    inventory: _Inventory, added: list[TemplatePiece], values: dict[str, _Value] | None, report: StructureReport
 ) -> None:
     if values is None:
         return  # an unreadable values file was reported already; guessing what it sets helps nobody
     required = {name for name in inventory.declared if name not in inventory.with_default}
     required |= {piece.name for piece in added if not piece.has_default}
-    unset = sorted(required - values)
+    unset = sorted(required - set(values))
     report.missing.extend(f'a value for variable "{name}"' for name in unset)
     if unset:
         report.problems.append(
@@ -372,8 +529,8 @@ def _check_values(
         )
 
 
-def _add(directory: Path, file_name: str, text: str, pieces: list[TemplatePiece], report: StructureReport) -> None:
-    what = ", ".join(piece.description for piece in pieces)
+def _add(directory: Path, names: tuple[str, str], text: str, what: str, report: StructureReport) -> None:
+    file_name = _target(directory, names)
     target = directory / file_name
     if target.exists():
         if file_name not in OWN_FILES:

@@ -1,17 +1,19 @@
 """ensure_config_structure: what a Terraform directory needs, what gets added, and what never gets touched."""
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import hcl2
 import pytest
 from django.core.management import CommandError, call_command
 
-from provisioning.terraform.hcl_reader import variable_references
+from provisioning.terraform.hcl_reader import literal_type, variable_references
 from provisioning.terraform.render import render
-from provisioning.terraform.settings import RenderSettings
+from provisioning.terraform.settings import RenderSettings, directory_state_name, state_name
 from provisioning.terraform.structure import ensure_config_structure
 from provisioning.terraform.templates import (
     providers_template_pieces,
@@ -22,37 +24,19 @@ from provisioning.terraform.templates import (
 )
 from tests.support.specs import dhcp_spec, static_spec
 from tests.support.terraform_bin import run_terraform
+from tests.support.terraform_dirs import (
+    BACKEND_TF,
+    backend_of,
+    bare_vm_dir,
+    rendered_dir,
+    snapshot,
+    terraform_repository,
+    write,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS_TEMPLATE = template_text("providers.tf.template")
 VARIABLES_TEMPLATE = template_text("variables.tf.template")
-
-BACKEND_TF = 'terraform {\n  backend "local" {\n    path = "state.tfstate"\n  }\n}\n'
-
-
-def write(directory: Path, files: dict[str, str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (directory / name).write_text(content, encoding="utf-8")
-    return directory
-
-
-def snapshot(directory: Path) -> dict[str, tuple[int, bytes]]:
-    """Every file's mtime (ns) and content: proof that nothing was touched."""
-    return {path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in sorted(directory.iterdir())}
-
-
-def rendered_dir(directory: Path, settings: RenderSettings | None = None, spec=None) -> Path:
-    return write(directory, render(spec or static_spec(), settings or RenderSettings()))
-
-
-def bare_vm_dir(directory: Path) -> Path:
-    """What a person might commit: the VM and its values, plus a backend, but no provider or declarations."""
-    files = render(dhcp_spec(), RenderSettings())
-    return write(
-        directory,
-        {"machine.tf": files["machine.tf"], "terraform.tfvars": files["terraform.tfvars"], "backend.tf": BACKEND_TF},
-    )
 
 
 def declared_variables(directory: Path) -> list[str]:
@@ -417,26 +401,11 @@ def test_required_variable_without_value_is_reported(tmp_path):
     ]
 
 
-def test_undeclared_variable_unknown_to_the_template_is_a_problem(tmp_path):
-    directory = rendered_dir(tmp_path)
-    write(directory, {"extra.tf": 'locals {\n  x = "${var.unknown_thing}-${var.vm_name}"\n}\n'})
-    before = snapshot(directory)
-    report = ensure_config_structure(directory)
-    assert report.problems == [
-        "var.unknown_thing is used in extra.tf but declared nowhere, and vmprov's template does not declare it: "
-        "declare it (with its type) yourself"
-    ]
-    assert snapshot(directory) == before
-
-
-def test_missing_backend_and_duplicates_are_reported(tmp_path):
+def test_duplicates_are_reported(tmp_path):
     files = render(static_spec(), RenderSettings())
-    files["providers.tf"] = PROVIDERS_TEMPLATE  # no backend
     files["more.tf"] = 'variable "vm_name" {\n  type = string\n}\n'
     report = ensure_config_structure(write(tmp_path, files), check=True)
-    assert "backend block" in report.missing
-    assert any(problem.startswith("no backend block") for problem in report.problems)
-    assert 'variable "vm_name" is declared 2 times (more.tf, variables.tf)' in report.problems
+    assert report.problems == ['variable "vm_name" is declared 2 times (more.tf, variables.tf)']
 
 
 def test_unparseable_file_stops_all_changes(tmp_path):
@@ -451,6 +420,266 @@ def test_unparseable_file_stops_all_changes(tmp_path):
 
 def test_not_a_directory(tmp_path):
     assert ensure_config_structure(tmp_path / "nope").problems == ["not a directory"]
+
+
+# --- Completing a hand-written directory: variables used and declared nowhere ----------------------------------
+
+HAND_WRITTEN_MAIN = """resource "vsphere_virtual_machine" "vm" {
+  name        = var.vm_name
+  annotation  = "${var.owner} / ${var.team_size}"
+  enable_disk = var.thin && var.eager
+  dns         = var.dns_servers
+  tags        = var.tags
+  limits      = var.limits
+  disks       = var.data_disks
+  extra       = var.extra_disks
+  mixed       = var.mixed
+  ratio       = var.ratio
+}
+"""
+HAND_WRITTEN_VALUES = """vm_name     = "web01"
+owner       = "ops"
+team_size   = 4
+thin        = true
+eager       = false
+dns_servers = ["10.0.0.1", "10.0.0.2"]
+tags        = { env = "prod", tier = "web" }
+limits      = { cpus = 4, name = "small" }
+data_disks  = [{ size = 20, thin = true }, { size = 40, thin = false }]
+extra_disks = []
+mixed       = ["a", 1]
+ratio       = 1e3
+"""
+INFERRED_TYPES = {
+    "owner": "string",
+    "team_size": "number",
+    "thin": "bool",
+    "eager": "bool",
+    "dns_servers": "list(string)",
+    "tags": "map(string)",
+    "limits": "object({ cpus = number, name = string })",
+    "ratio": "number",
+}
+
+
+def declarations(directory: Path, file_name: str) -> dict[str, str | None]:
+    """Variable name -> its type constraint as written (None when untyped), from one file."""
+    result = {}
+    for block in hcl2.loads((directory / file_name).read_text()).get("variable", []):
+        for key, body in block.items():
+            if not key.startswith("__"):
+                kind = body.get("type")
+                result[key.strip('"')] = compact(kind.removeprefix("${").removesuffix("}")) if kind else None
+    return result
+
+
+def compact(type_constraint: str) -> str:
+    """A type constraint without blanks: python-hcl2 reads `object({ a = number })` back without them."""
+    return "".join(type_constraint.split())
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('"a"', "string"),
+        ("<<EOT\nhello\nEOT", "string"),
+        ("1", "number"),
+        ("-2.5", "number"),
+        ("1e3", "number"),
+        ("true", "bool"),
+        ('["a", "b"]', "list(string)"),
+        ("[[1], [2, 3]]", "list(list(number))"),
+        ('{ a = "x", "b c" = "y" }', "map(string)"),
+        ('{ a = 1, b = "x", c = [true] }', "object({ a = number, b = string, c = list(bool) })"),
+        ('[{ a = 1, b = "x" }, { b = "y", a = 2 }]', "list(object({ a = number, b = string }))"),
+        ("null", None),
+        ("[]", None),
+        ("{}", None),
+        ('["a", 1]', None),
+        ('{ "a b" = 1, c = "x" }', None),
+        ("[null]", None),
+    ],
+)
+def test_a_literal_shows_the_type_terraform_infers(value, expected):
+    assert literal_type(hcl2.loads(f"x = {value}\n")["x"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [('"${x}"', "string"), ("1.5", "number"), ("false", "bool"), ('{"a": ["x"]}', "map(list(string))"), ("[]", None)],
+)
+def test_a_json_literal_shows_its_type_too(value, expected):
+    assert literal_type(json.loads(value), hcl_syntax=False) == expected
+
+
+def test_undeclared_variables_are_declared_typed_from_their_values(tmp_path):
+    directory = write(
+        tmp_path / "vm",
+        {"main.tf": HAND_WRITTEN_MAIN, "terraform.tfvars": HAND_WRITTEN_VALUES, "backend.tf": BACKEND_TF},
+    )
+    assert not ensure_config_structure(directory, check=True).ok
+
+    report = ensure_config_structure(directory)
+
+    assert report.ok, report.lines()
+    declared = declarations(directory, "variables.tf")
+    assert {name: declared[name] for name in INFERRED_TYPES} == {
+        name: compact(kind) for name, kind in INFERRED_TYPES.items()
+    }
+    assert declared["data_disks"] == compact("list(object({ size = number, thin = bool }))")
+    assert declared["vm_name"] == "string"  # the template's declaration, with its comment
+    text = (directory / "variables.tf").read_text()
+    assert "var.owner is used but was declared nowhere. Its type is inferred from its value in terraform.tfvars" in (
+        text
+    )
+    check = ensure_config_structure(directory, check=True)
+    assert check.ok and check.actions == [], check.lines()
+    assert run_terraform(directory, "fmt", "-check", "-diff", "-no-color", check=False).returncode == 0
+
+
+def test_undeclared_variables_whose_values_show_no_type_are_declared_untyped_with_a_note(tmp_path):
+    directory = write(
+        tmp_path / "vm",
+        {"main.tf": HAND_WRITTEN_MAIN, "terraform.tfvars": HAND_WRITTEN_VALUES, "backend.tf": BACKEND_TF},
+    )
+
+    report = ensure_config_structure(directory)
+
+    declared = declarations(directory, "variables.tf")
+    assert (declared["extra_disks"], declared["mixed"]) == (None, None)
+    assert "var.mixed is declared without a type (its value in terraform.tfvars shows none): give it one" in (
+        report.notes
+    )
+    assert "var.extra_disks is declared without a type" in " ".join(report.notes)
+    assert 'variable "mixed" {}' in (directory / "variables.tf").read_text()
+    assert ensure_config_structure(directory, check=True).ok
+
+
+def test_declared_types_take_the_values_terraform_is_given(tmp_path):
+    """Terraform itself converts every value to the declared type (a plan of the variables alone, offline)."""
+    directory = write(
+        tmp_path / "vm",
+        {"main.tf": HAND_WRITTEN_MAIN, "terraform.tfvars": HAND_WRITTEN_VALUES, "backend.tf": BACKEND_TF},
+    )
+    ensure_config_structure(directory)
+    names = sorted(declarations(directory, "variables.tf"))
+    outputs = "".join(f'output "{name}" {{\n  value = var.{name}\n}}\n' for name in names if "vsphere" not in name)
+    probe = write(
+        tmp_path / "probe",
+        {
+            "variables.tf": (directory / "variables.tf").read_text(),
+            "terraform.tfvars": HAND_WRITTEN_VALUES,
+            "outputs.tf": outputs,
+        },
+    )
+    run_terraform(probe, "init", "-input=false", "-no-color")
+    run_terraform(probe, "apply", "-auto-approve", "-input=false", "-no-color")
+    outputs = json.loads(run_terraform(probe, "output", "-json").stdout)
+    values = {name: output["value"] for name, output in outputs.items()}
+    assert values["tags"] == {"env": "prod", "tier": "web"}
+    assert values["limits"] == {"cpus": 4, "name": "small"}
+    assert values["data_disks"] == [{"size": 20, "thin": True}, {"size": 40, "thin": False}]
+    assert values["ratio"] == 1000
+
+
+def test_values_from_a_json_values_file_type_the_declaration(tmp_path):
+    directory = write(
+        tmp_path / "vm",
+        {
+            "main.tf": 'resource "x" "y" {\n  name = var.names\n}\n',
+            "terraform.tfvars": "",
+            "terraform.tfvars.json": '{"names": ["a", "b"]}',
+            "backend.tf": BACKEND_TF,
+        },
+    )
+    assert ensure_config_structure(directory).ok
+    assert declarations(directory, "variables.tf")["names"] == "list(string)"
+    assert "its value in terraform.tfvars.json" in (directory / "variables.tf").read_text()
+
+
+def test_the_last_loaded_values_file_gives_the_type(tmp_path):
+    directory = write(
+        tmp_path / "vm",
+        {
+            "main.tf": 'resource "x" "y" {\n  size = var.size\n}\n',
+            "terraform.tfvars": 'size = "small"\n',
+            "z.auto.tfvars": "size = 2\n",
+            "backend.tf": BACKEND_TF,
+        },
+    )
+    ensure_config_structure(directory)
+    assert declarations(directory, "variables.tf")["size"] == "number"
+
+
+def test_an_undeclared_variable_without_a_value_is_declared_untyped_and_still_needs_one(tmp_path):
+    directory = rendered_dir(tmp_path)
+    write(directory, {"extra.tf": 'locals {\n  x = "${var.unknown_thing}-${var.vm_name}"\n}\n'})
+
+    report = ensure_config_structure(directory)
+
+    assert report.written == ["vmprov_variables.tf"]
+    assert declarations(directory, "vmprov_variables.tf") == {"unknown_thing": None}
+    assert "var.unknown_thing is declared without a type (no loaded values file sets it): give it one" in (report.notes)
+    # Declared, but a plan still needs its value: that is for a person to give.
+    assert report.problems == [
+        "no loaded values file sets unknown_thing, declared without a default (a plan with -input=false fails)"
+    ]
+    write(directory, {"extra.auto.tfvars": 'unknown_thing = "x"\n'})
+    assert ensure_config_structure(directory, check=True).ok
+
+
+def test_an_unreadable_values_file_declares_no_unknown_variable(tmp_path):
+    directory = write(
+        tmp_path / "vm",
+        {"main.tf": 'resource "x" "y" {\n  size = var.size\n}\n', "terraform.tfvars": "size = \n"},
+    )
+    report = ensure_config_structure(directory, repo_root=tmp_path)
+    assert any("var.size is used in main.tf but declared nowhere" in problem for problem in report.problems)
+    assert "size" not in declared_variables(directory)
+
+
+# --- Completing a hand-written directory: the backend ---------------------------------------------------------------
+
+
+def test_a_directorys_state_never_shares_a_requests_state():
+    """A request's state name is `<datacenter>_<vm>`; a directory's joins its path's parts with `__`."""
+    request = state_name(dhcp_spec(datacenter_id="datacenter-3", vm_name="web01"))
+    assert request == "datacenter-3_web01"
+    assert directory_state_name(PurePosixPath("datacenter-3/web01")) == "datacenter-3__web01"
+    assert directory_state_name(PurePosixPath("datacenter-3_web01")) == "datacenter-3-web01-" + sha8(
+        "datacenter-3_web01"
+    )
+    assert directory_state_name(PurePosixPath("VMs/Web 01")) == f"vms-{sha8('VMs')}__web-01-{sha8('Web 01')}"
+
+
+def sha8(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def test_a_directory_without_backend_gets_the_configured_one_keyed_by_its_path(tmp_path):
+    repository = terraform_repository(tmp_path / "repo")
+    web = rendered_dir(repository / "vms" / "dc1" / "web01")
+    db = rendered_dir(repository / "vms" / "dc1" / "db01")
+    for directory in (web, db):
+        providers = (directory / "providers.tf").read_text()
+        write(directory, {"providers.tf": PROVIDERS_TEMPLATE})  # the rendered file without its backend
+        assert "backend" in providers
+    settings = RenderSettings(backend="s3", backend_config={"bucket": "tfstate", "region": "eu-west-1"})
+
+    check = ensure_config_structure(web, check=True, settings=settings)
+    report = ensure_config_structure(web, settings=settings)
+    ensure_config_structure(db, settings=settings)
+
+    assert "backend block" in check.missing and not check.ok
+    assert check.actions == ['write backend.tf: backend "s3"']
+    assert report.ok and report.written == ["backend.tf"], report.lines()
+    assert backend_of(web) == (
+        "s3",
+        {"key": "vmprov/vms__dc1__web01.tfstate", "bucket": "tfstate", "region": "eu-west-1"},
+    )
+    assert backend_of(db)[1]["key"] != backend_of(web)[1]["key"]
+    assert ensure_config_structure(web, check=True, settings=settings).ok
+    assert run_terraform(web, "fmt", "-check", "-diff", "-no-color", check=False).returncode == 0
 
 
 # --- The management command ---------------------------------------------------------------------------------------
@@ -508,3 +737,126 @@ def test_command_line_exit_codes(tmp_path):
     assert failed.returncode == 1
     assert 'missing: provider "vsphere" block' in failed.stdout
     assert not (incomplete / "providers.tf").exists()
+
+
+def test_the_repository_is_found_from_the_directory_even_inside_a_git_hook(tmp_path, monkeypatch):
+    """git runs hooks with GIT_DIR set to the repository committing; the directory's own work tree still counts."""
+    committing = terraform_repository(tmp_path / "committing")
+    directory = bare_vm_dir(terraform_repository(tmp_path / "repo") / "vms" / "web01")
+    (directory / "backend.tf").unlink()
+    monkeypatch.setenv("GIT_DIR", str(committing / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(committing / ".git" / "index"))
+
+    assert ensure_config_structure(directory).ok
+    assert backend_of(directory)[1] == {"schema_name": "vmprov_vms__web01"}
+
+
+def test_the_default_backend_is_pg_with_a_schema_per_directory(tmp_path):
+    repository = terraform_repository(tmp_path / "repo")
+    directory = bare_vm_dir(repository / "vms" / "DC 1" / "web01")
+    (directory / "backend.tf").unlink()
+
+    assert ensure_config_structure(directory).ok
+
+    label, body = backend_of(directory)
+    assert label == "pg"
+    assert body["schema_name"].startswith("vmprov_vms__dc-1-")  # "DC 1" reduced to [a-z0-9-], with its hash
+    assert body["schema_name"].endswith("__web01")
+
+
+def test_a_backend_file_of_the_users_own_is_not_changed(tmp_path):
+    directory = bare_vm_dir(tmp_path / "vms" / "web01")
+    write(directory, {"backend.tf": "# the backend will go here\n"})
+    before = snapshot(directory)["backend.tf"]
+
+    report = ensure_config_structure(directory, repo_root=tmp_path)
+
+    assert report.ok, report.lines()
+    assert snapshot(directory)["backend.tf"] == before
+    assert backend_of(directory, "vmprov_backend.tf")[1] == {"schema_name": "vmprov_vms__web01"}
+
+
+def test_an_explicit_repository_root_gives_the_path_outside_git(tmp_path):
+    directory = bare_vm_dir(tmp_path / "checkout" / "vms" / "web01")
+    (directory / "backend.tf").unlink()
+    settings = RenderSettings(backend="gcs", backend_config={"bucket": "states"})
+
+    without_root = ensure_config_structure(directory, settings=settings)
+    with_root = ensure_config_structure(directory, settings=settings, repo_root=tmp_path / "checkout")
+
+    assert without_root.problems == [
+        "no backend block, and vmprov cannot make its state key: it is not inside a Git repository: pass "
+        "--repo-root (the root of the repository Atlantis plans), since the state key is made from the "
+        "directory's path below that root"
+    ]
+    assert with_root.ok, with_root.lines()
+    assert backend_of(directory) == ("gcs", {"prefix": "vmprov/vms__web01", "bucket": "states"})
+
+
+@pytest.mark.parametrize("where", ["root", "outside"])
+def test_no_backend_is_added_without_a_path_below_the_root(tmp_path, where):
+    directory = bare_vm_dir(tmp_path / "vm")
+    (directory / "backend.tf").unlink()
+    repo_root = directory if where == "root" else tmp_path / "elsewhere"
+    report = ensure_config_structure(directory, repo_root=repo_root)
+    reason = "it is the repository root itself" if where == "root" else "it is not below the repository root"
+    assert any(reason in problem for problem in report.problems), report.problems
+    assert not (directory / "backend.tf").exists()
+
+
+@pytest.mark.parametrize("state", ["terraform.tfstate", "terraform.tfstate.d"])
+def test_a_directory_holding_local_state_is_refused_with_instructions(tmp_path, state):
+    repository = terraform_repository(tmp_path / "repo")
+    directory = bare_vm_dir(repository / "vms" / "web01")
+    (directory / "backend.tf").unlink()
+    if state.endswith(".d"):
+        (directory / state / "staging").mkdir(parents=True)
+    else:
+        write(directory, {state: '{"version": 4, "resources": []}'})
+    before = snapshot(directory)
+
+    check = ensure_config_structure(directory, check=True)
+    report = ensure_config_structure(directory)
+
+    assert snapshot(directory) == before, "nothing is written next to local state"
+    for result in (check, report):
+        assert not result.ok
+        assert any(
+            problem.startswith(f"no backend block, and {state} holds local state") for problem in result.problems
+        )
+    (migration,) = [note for note in report.notes if note.startswith("to migrate the local state")]
+    assert "run `terraform init -migrate-state` here" in migration
+    assert 'backend "pg" {\n    schema_name = "vmprov_vms__web01"\n  }' in migration
+    assert "nothing was added: migrate the local state first" in report.notes
+    assert "        terraform {" in report.lines(), "the block is printed as a block"
+
+
+def test_a_hand_written_directory_with_its_own_providers_file_is_completed_around_it(tmp_path):
+    """The user's providers.tf (their own provider settings) stays as it is; everything else is added."""
+    repository = terraform_repository(tmp_path / "repo")
+    own_providers = (
+        'terraform {\n  required_providers {\n    vsphere = {\n      source  = "hashicorp/vsphere"\n'
+        '      version = "2.4.3"\n    }\n  }\n}\n\nprovider "vsphere" {\n  vsphere_server       = var.vcenter\n'
+        "  allow_unverified_ssl = true\n}\n"
+    )
+    directory = write(
+        repository / "vms" / "dc1" / "app01",
+        {
+            "providers.tf": own_providers,
+            "main.tf": HAND_WRITTEN_MAIN,
+            "terraform.tfvars": HAND_WRITTEN_VALUES + 'vcenter = "vc.example.com"\n',
+        },
+    )
+    before = snapshot(directory)
+
+    report = ensure_config_structure(directory)
+
+    assert report.ok, report.lines()
+    assert report.written == ["vmprov_providers.tf", "variables.tf", "backend.tf"]
+    assert snapshot(directory)["providers.tf"] == before["providers.tf"]
+    assert (directory / "vmprov_providers.tf").read_text() == providers_text(
+        [piece for piece in providers_template_pieces() if piece.kind == "required_version"]
+    )
+    assert declarations(directory, "variables.tf")["vcenter"] == "string"
+    assert ensure_config_structure(directory, check=True).ok
+    call_command("ensure_config_structure", str(directory), "--check")

@@ -89,7 +89,7 @@ def test_an_incomplete_file_set_fails_loudly_and_pushes_nothing(gitops_remote):
 def test_a_rendered_file_set_without_a_backend_fails_loudly(gitops_remote):
     files = files_for()
     files["providers.tf"] = re.sub(r"\n\n  # One state per VM.*?\n  }\n", "\n", files["providers.tf"], flags=re.S)
-    with pytest.raises(gitops.GitError, match="missing backend block; no backend block"):
+    with pytest.raises(gitops.GitError, match=r"missing backend block; would write backend\.tf"):
         push(files=files)
     assert gitops.branch_head("vmprov/7-web01") is None
 

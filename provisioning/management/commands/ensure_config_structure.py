@@ -1,43 +1,38 @@
-"""Check (and complete) the Terraform directories Atlantis will plan: see provisioning.terraform.structure."""
+"""Check (and complete) the Terraform directories Atlantis will plan: see provisioning.terraform.structure.
 
+The arguments and output are the console script's (provisioning.terraform.cli); here the backend and values file
+come from Django settings. No system checks run first: nothing here needs SECRET_KEY, the database or Redis.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning.terraform.structure import ensure_config_structure
+from provisioning.terraform import cli
+from provisioning.terraform.settings import RenderSettings
 
 
 class Command(BaseCommand):
-    help = (
-        "Check that each Terraform directory has what vmprov and Atlantis need (vsphere provider, variables, "
-        "values, main file, backend) and add what vmprov's templates can supply. Existing files are never changed."
-    )
+    help = cli.DESCRIPTION
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
-        parser.add_argument("paths", nargs="+", metavar="PATH", help="Terraform directory to check")
-        parser.add_argument(
-            "--check",
-            action="store_true",
-            help="change nothing; exit non-zero when anything is missing",
-        )
-        parser.add_argument(
-            "--var-file",
-            action="append",
-            dest="var_files",
-            metavar="NAME",
-            help="a values file Atlantis passes with -var-file (repeatable; default: VMPROV_TFVARS_FILE when it is "
-            "not terraform.tfvars)",
-        )
+        cli.add_arguments(parser)
 
-    def handle(self, *args, paths: list[str], check: bool, var_files: list[str] | None, **options):
-        failed = []
-        for path in paths:
-            report = ensure_config_structure(path, check=check, var_files=var_files)
-            for line in report.lines():
-                self.stdout.write(line)
-            if report.ok:
-                self.stdout.write(self.style.SUCCESS(f"{path}: OK"))
-            else:
-                failed.append(path)
-                self.stdout.write(self.style.ERROR(f"{path}: NOT OK"))
+    def handle(self, *args, paths: list[str], check: bool, exit_non_zero_on_fix: bool, **options):
+        try:
+            settings = cli.with_options(RenderSettings.from_django(), options["backend"], options["backend_config"])
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from None
+        failed = cli.run(
+            paths,
+            check=check,
+            exit_non_zero_on_fix=exit_non_zero_on_fix,
+            var_files=options["var_files"],
+            repo_root=options["repo_root"],
+            settings=settings,
+            write=self.stdout.write,
+            success=self.style.SUCCESS,
+            error=self.style.ERROR,
+        )
         if failed:
-            what = "missing something" if check else "with problems vmprov cannot fix"
-            raise CommandError(f"{len(failed)} of {len(paths)} directories {what}: {', '.join(failed)}")
+            raise CommandError(cli.summary(failed, paths, check, exit_non_zero_on_fix))
