@@ -31,22 +31,23 @@ runs it where there are none).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
+from provisioning.terraform.directory import (
+    DirectoryContents,
+    NoStateKey,
+    Value,
+    first_line,
+    loaded_values_files,
+    path_in_repository,
+    read_directory,
+    values_in_file,
+)
 from provisioning.terraform.hcl import aligned_attributes, hcl_string
 from provisioning.terraform.hcl_reader import (
-    blocks,
-    is_meta_key,
-    labelled_blocks,
     literal_type,
-    parse_hcl,
-    variable_references,
 )
 from provisioning.terraform.settings import (
     DEFAULT_TFVARS_FILE,
@@ -130,147 +131,6 @@ class StructureReport:
         return lines
 
 
-# --- What the directory holds ------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Inventory:
-    """Everything found in the directory's *.tf files, by file name."""
-
-    declared: dict[str, list[str]] = field(default_factory=dict)
-    with_default: set[str] = field(default_factory=set)
-    referenced: dict[str, list[str]] = field(default_factory=dict)
-    vsphere_required: list[str] = field(default_factory=list)
-    required_providers: list[str] = field(default_factory=list)
-    required_version: list[str] = field(default_factory=list)
-    provider_blocks: list[str] = field(default_factory=list)
-    backends: list[tuple[str, str]] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)
-
-
-def _read_tf(inventory: _Inventory, file_name: str, document: dict[str, Any]) -> None:
-    for name, body in labelled_blocks(document.get("variable")):
-        inventory.declared.setdefault(name, []).append(file_name)
-        if "default" in body:
-            inventory.with_default.add(name)
-    for name in variable_references(document):
-        inventory.referenced.setdefault(name, []).append(file_name)
-    for name, body in labelled_blocks(document.get("provider")):
-        if name == "vsphere" and "alias" not in body:
-            inventory.provider_blocks.append(file_name)
-    for terraform in blocks(document.get("terraform")):
-        for providers in blocks(terraform.get("required_providers")):
-            inventory.required_providers.append(file_name)
-            if "vsphere" in providers:
-                inventory.vsphere_required.append(file_name)
-        if "required_version" in terraform:
-            inventory.required_version.append(file_name)
-        for kind, _ in labelled_blocks(terraform.get("backend")):
-            inventory.backends.append((kind, file_name))
-        if blocks(terraform.get("cloud")):
-            inventory.backends.append(("cloud", file_name))
-
-
-def _inventory(directory: Path) -> _Inventory:
-    inventory = _Inventory()
-    for path in sorted(directory.glob("*.tf")):
-        try:
-            document = parse_hcl(path.read_text(encoding="utf-8"))
-        except Exception as error:  # python-hcl2 raises lark errors of many kinds
-            inventory.unreadable.append(f"{path.name} cannot be parsed: {_first_line(error)}")
-            continue
-        _read_tf(inventory, path.name, document)
-    for path in sorted(directory.glob("*.tf.json")):
-        # Terraform loads these too; vmprov does not read JSON syntax, so it could add a duplicate.
-        inventory.unreadable.append(f"{path.name} is Terraform JSON syntax, which vmprov does not inspect")
-    return inventory
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-@dataclass(frozen=True)
-class _Value:
-    """A variable's value in a values file, as python-hcl2 (hcl_syntax) or the json module gives it."""
-
-    file_name: str
-    value: Any
-    hcl_syntax: bool
-
-
-def _values_in_file(path: Path) -> dict[str, _Value]:
-    """The top-level values a values file sets (HCL or JSON)."""
-    text = path.read_text(encoding="utf-8")
-    hcl_syntax = not path.name.endswith(".json")
-    if hcl_syntax:
-        document = parse_hcl(text)
-    else:
-        document = json.loads(text)
-        if not isinstance(document, dict):
-            raise ValueError("not a JSON object")
-    return {key: _Value(path.name, value, hcl_syntax) for key, value in document.items() if not is_meta_key(key)}
-
-
-def _loaded_values_files(directory: Path, var_files: Sequence[str]) -> list[str]:
-    """The values files Terraform loads, in its order: a later file's value wins."""
-    names = [name for name in ("terraform.tfvars", "terraform.tfvars.json") if (directory / name).is_file()]
-    # Terraform takes the *.auto.tfvars and *.auto.tfvars.json files together, in lexical order.
-    names += sorted(
-        path.name
-        for pattern in ("*.auto.tfvars", "*.auto.tfvars.json")
-        for path in directory.glob(pattern)
-        if path.is_file()
-    )
-    names += [name for name in var_files if name not in names]
-    return names
-
-
-# --- Where the directory sits in its repository: the backend's state key ----------------------------------------
-
-# A Git hook (pre-commit) may run with these set for the repository it runs in; they would make git answer for the
-# current directory instead of finding the work tree around the directory asked about.
-_GIT_LOCATION_VARIABLES = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE", "GIT_PREFIX"})
-
-
-def repository_root(directory: Path) -> Path | None:
-    """The top level of the Git work tree that holds `directory`; None outside one (or without git)."""
-    environment = {name: value for name, value in os.environ.items() if name not in _GIT_LOCATION_VARIABLES}
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=directory,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
-
-
-class _NoStateKey(Exception):
-    """Why no state key can be made for a directory."""
-
-
-def _path_in_repository(directory: Path, repo_root: Path | None) -> PurePosixPath:
-    root = repo_root if repo_root is not None else repository_root(directory)
-    if root is None:
-        raise _NoStateKey(
-            "it is not inside a Git repository: pass --repo-root (the root of the repository Atlantis plans), "
-            "since the state key is made from the directory's path below that root"
-        )
-    try:
-        relative = directory.resolve().relative_to(Path(root).resolve())
-    except ValueError:
-        raise _NoStateKey(f"it is not below the repository root {root}") from None
-    if not relative.parts:
-        raise _NoStateKey("it is the repository root itself, and the state key is made from the path below the root")
-    return PurePosixPath(relative.as_posix())
-
-
 def backend_text(relative_path: PurePosixPath, settings: RenderSettings) -> str:
     """A terraform block holding the configured backend, its state key made from the directory's path."""
     attributes = aligned_attributes(state_backend_attributes(directory_state_name(relative_path), settings))
@@ -319,7 +179,7 @@ def ensure_config_structure(
         return report
     settings = settings or render_settings()
     var_files = list(_default_var_files(settings) if var_files is None else var_files)
-    inventory = _inventory(directory)
+    inventory = read_directory(directory)
     report.problems.extend(inventory.unreadable)
 
     _check_main_file(directory, report)
@@ -363,7 +223,7 @@ def _check_main_file(directory: Path, report: StructureReport) -> None:
         report.problems.append(f"no {' or '.join(MAIN_FILES)}: nothing defines the VM")
 
 
-def _check_values_files(directory: Path, var_files: Sequence[str], report: StructureReport) -> dict[str, _Value] | None:
+def _check_values_files(directory: Path, var_files: Sequence[str], report: StructureReport) -> dict[str, Value] | None:
     """The values the loaded values files set, by variable (None when a values file cannot be read)."""
     present = [name for name in VALUES_FILES if (directory / name).is_file()]
     if not present:
@@ -372,23 +232,23 @@ def _check_values_files(directory: Path, var_files: Sequence[str], report: Struc
     for name in var_files:
         if not (directory / name).is_file():
             report.problems.append(f"Atlantis passes -var-file={name}, which does not exist here (plans would fail)")
-    loaded = _loaded_values_files(directory, var_files)
+    loaded = loaded_values_files(directory, var_files)
     for name in present:
         if name not in loaded:
             report.notes.append(
                 f"{name} is not loaded: Terraform reads it only with -var-file={name} "
                 f"(set VMPROV_TFVARS_FILE={name} if the Atlantis workflow passes it)"
             )
-    values: dict[str, _Value] = {}
+    values: dict[str, Value] = {}
     readable = True
     for name in loaded:
         file = directory / name
         if not file.is_file():
             continue
         try:
-            file_values = _values_in_file(file)
+            file_values = values_in_file(file)
         except Exception as error:  # hcl2 (lark) or JSON errors
-            report.problems.append(f"{name} cannot be parsed: {_first_line(error)}")
+            report.problems.append(f"{name} cannot be parsed: {first_line(error)}")
             readable = False
             continue
         values.update(file_values)
@@ -396,7 +256,7 @@ def _check_values_files(directory: Path, var_files: Sequence[str], report: Struc
     return values if readable else None
 
 
-def _check_duplicates(inventory: _Inventory, report: StructureReport) -> None:
+def _check_duplicates(inventory: DirectoryContents, report: StructureReport) -> None:
     for name, files in sorted(inventory.declared.items()):
         if len(files) > 1:
             report.problems.append(f'variable "{name}" is declared {len(files)} times ({_where(files)})')
@@ -413,7 +273,7 @@ def _check_duplicates(inventory: _Inventory, report: StructureReport) -> None:
 
 def _check_backend(
     directory: Path,
-    inventory: _Inventory,
+    inventory: DirectoryContents,
     settings: RenderSettings,
     repo_root: str | Path | None,
     local_state: list[str],
@@ -426,8 +286,8 @@ def _check_backend(
         return None
     report.missing.append("backend block")
     try:
-        text = backend_text(_path_in_repository(directory, Path(repo_root) if repo_root else None), settings)
-    except _NoStateKey as error:
+        text = backend_text(path_in_repository(directory, Path(repo_root) if repo_root else None), settings)
+    except NoStateKey as error:
         text, reason = None, str(error)
     if local_state:
         held = " and ".join(local_state)
@@ -448,7 +308,7 @@ def _check_backend(
     return text
 
 
-def _missing_provider_pieces(inventory: _Inventory, report: StructureReport) -> list[TemplatePiece]:
+def _missing_provider_pieces(inventory: DirectoryContents, report: StructureReport) -> list[TemplatePiece]:
     wanted = []
     if inventory.vsphere_required:
         report.found.append(f"required_providers vsphere in {_where(inventory.vsphere_required)}")
@@ -476,7 +336,7 @@ def _missing_provider_pieces(inventory: _Inventory, report: StructureReport) -> 
 
 
 def _missing_variable_pieces(
-    inventory: _Inventory, added_refs: set[str], values: dict[str, _Value] | None, report: StructureReport
+    inventory: DirectoryContents, added_refs: set[str], values: dict[str, Value] | None, report: StructureReport
 ) -> list[TemplatePiece]:
     """The template's declarations the directory uses and lacks (in template order), then one for every other
     variable used and declared nowhere."""
@@ -496,7 +356,7 @@ def _missing_variable_pieces(
     return pieces
 
 
-def _declaration(name: str, value: _Value | None, report: StructureReport) -> TemplatePiece:
+def _declaration(name: str, value: Value | None, report: StructureReport) -> TemplatePiece:
     """A declaration for a variable used and declared nowhere, typed from its value when the value shows a type."""
     # The file name goes into a comment: one that is not plain printable text stays out of it.
     source = "a loaded values file"
@@ -514,7 +374,7 @@ def _declaration(name: str, value: _Value | None, report: StructureReport) -> Te
 
 
 def _check_values(
-    inventory: _Inventory, added: list[TemplatePiece], values: dict[str, _Value] | None, report: StructureReport
+    inventory: DirectoryContents, added: list[TemplatePiece], values: dict[str, Value] | None, report: StructureReport
 ) -> None:
     if values is None:
         return  # an unreadable values file was reported already; guessing what it sets helps nobody
