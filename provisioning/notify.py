@@ -9,6 +9,7 @@ from django.core.mail import send_mail
 from django.urls import reverse
 
 from provisioning import roles
+from provisioning.lifecycle import RequestKind
 from provisioning.models import VMRequest
 
 logger = logging.getLogger(__name__)
@@ -30,13 +31,32 @@ def _send(vm_request: VMRequest, recipients: list[str], subject: str, body: str)
 
 
 def plan_ready(vm_request: VMRequest) -> None:
+    who, where = vm_request.requester.get_username(), f"{vm_request.datacenter_name} / {vm_request.cluster_name}"
+    size = f"{vm_request.num_cpus} CPU, {vm_request.memory_mb} MB, {vm_request.disk_size_gb} GB"
+    if vm_request.kind == RequestKind.CHANGE:
+        old = vm_request.changed_from
+        impact = vm_request.reboot_impact
+        restart = (
+            "The guest keeps running."
+            if impact.get("restarts") is False
+            else f"The guest restarts: {'; '.join(impact.get('reasons') or [])}."
+        )
+        asks = (
+            f"{who} asks to change {vm_request.vm_name} in {where} from {old.get('num_cpus')} CPU, "
+            f"{old.get('memory_mb')} MB, {old.get('disk_size_gb')} GB to {size}. {restart}"
+        )
+    elif vm_request.kind == RequestKind.DECOMMISSION:
+        asks = (
+            f"{who} asks to decommission {vm_request.vm_name} in {where}: the plan destroys the VM and its disks. "
+            "A person approves every decommission."
+        )
+    else:
+        asks = f"{who} asks for {vm_request.vm_name} in {where} ({size})."
     _send(
         vm_request,
         roles.approver_emails(except_user_id=vm_request.requester_id),
         f"{vm_request.vm_name}: plan ready for approval",
-        f"{vm_request.requester.get_username()} asks for {vm_request.vm_name} in {vm_request.datacenter_name} / "
-        f"{vm_request.cluster_name} ({vm_request.num_cpus} CPU, {vm_request.memory_mb} MB, "
-        f"{vm_request.disk_size_gb} GB). The plan is ready for your approval.",
+        f"{asks} The plan is ready for your approval.",
     )
 
 

@@ -15,7 +15,7 @@ from devtools.atlantis import DEFAULT_SECRET, LocalAtlantis
 from devtools.atlantis.fixtures import ANSWERS
 from devtools.atlantis.state import SimulatedProvider
 from devtools.atlantis.terraform import plan, read_tfvars
-from provisioning.delivery.steps import created_vm_uuid
+from provisioning.delivery.verify import created_vm_uuid
 from provisioning.terraform.render import render, tfvars_values
 from provisioning.terraform.settings import MACHINE_INPUTS_TFVARS_FILE, RenderSettings
 from tests.support.atlantis_vcsim import FailingCreation

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from provisioning import atlantis, delivery, gitops
-from provisioning.delivery import actions, reaper, steps
+from provisioning.delivery import actions, reaper, verify
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
 from tests.support.atlantis_vcsim import FakeCreation
@@ -204,5 +204,5 @@ def test_the_vm_terraform_created_is_read_from_the_apply_output():
         "vsphere_virtual_machine.vm: Still creating... [10s elapsed]\n"
         "vsphere_virtual_machine.vm: Creation complete after 1m2s [id=4215E8A2-0C4E-4B5A-9D7E-0123456789AB]\n"
     )
-    assert steps.created_vm_uuid(output) == "4215e8a2-0c4e-4b5a-9d7e-0123456789ab"
-    assert steps.created_vm_uuid("No changes.") == ""
+    assert verify.created_vm_uuid(output) == "4215e8a2-0c4e-4b5a-9d7e-0123456789ab"
+    assert verify.created_vm_uuid("No changes.") == ""
