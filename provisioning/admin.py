@@ -21,8 +21,8 @@ class RequestEventInline(admin.TabularInline):
 
 @admin.register(VMRequest)
 class VMRequestAdmin(admin.ModelAdmin):
-    list_display = ("id", "vm_name", "datacenter_name", "cluster_name", "requester", "status", "created_at")
-    list_filter = ("status", "datacenter_name", "requester", "created_at")
+    list_display = ("id", "kind", "vm_name", "datacenter_name", "cluster_name", "requester", "status", "created_at")
+    list_filter = ("kind", "status", "datacenter_name", "requester", "created_at")
     search_fields = ("vm_name", "notes", "requester__username", "ipv4_address", "datacenter_name", "cluster_name")
     date_hierarchy = "created_at"
     inlines = [RequestEventInline]

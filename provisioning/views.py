@@ -69,7 +69,8 @@ def new_request(request: HttpRequest) -> HttpResponse:
     else:
         again_id = request.GET.get("again", "")
         if again_id.isdigit():
-            again = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=int(again_id))
+            creates = VMRequest.objects.visible_to(request.user).filter(kind=lifecycle.RequestKind.CREATE)
+            again = get_object_or_404(creates, pk=int(again_id))
         form = VMRequestForm(initial=_again_initial(again) if again else {})
     placement = [
         {
@@ -107,7 +108,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "events": vm_request.events.select_related("actor"),
         "rendered_files": sorted(vm_request.rendered_files.items()),
         "allowed": {action.value for action in lifecycle.allowed_actions(request.user, vm_request)},
-        "steps": lifecycle.progress(vm_request.status),
+        "steps": lifecycle.progress(vm_request.status, vm_request.kind),
     }
     return render(request, "provisioning/request_detail.html", context)
 
