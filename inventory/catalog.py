@@ -332,8 +332,9 @@ def find_vm(datacenter_id: str, cluster_id: str, name: str, uuid: str = "") -> V
 
 def refresh_vm(datacenter_id: str, vm_id: str, cluster_id: str) -> VMLookup:
     """The VM `vm_id` after a fresh refresh of the cluster the inventory last saw it in (`cluster_id` when it has
-    not seen it): what delivery reads after resizing or destroying a delivered VM. vCenter sends no property update
-    for a reconfiguration, so the refresh is explicit. `vm` None with no `problem`: the inventory does not list it."""
+    not seen it): what delivery reads after resizing or destroying a delivered VM. The refresh is explicit: vcsim
+    sends no property update for a reconfiguration, so an inventory kept current by updates would not show it.
+    `vm` None with no `problem`: the inventory does not list it."""
     try:
         seen = vms_by_id(datacenter_id, [vm_id]).items
     except (NotFound, Unavailable):

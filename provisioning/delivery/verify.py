@@ -2,7 +2,7 @@
 
 - a new VM: listed by the inventory after a refresh of its cluster (by name, and by the UUID Terraform reported),
   with the CPUs, memory and first disk that were approved, read from vCenter now;
-- a change: the inventory, refreshed explicitly (vCenter sends no property update for a reconfiguration), lists the
+- a change: the inventory, refreshed explicitly (vcsim sends no property update for a reconfiguration), lists the
   new CPUs and memory, and vCenter reports the approved CPUs, memory and first disk;
 - a decommission: the inventory no longer lists the VM and vCenter has no such VM; then a commit that removes the
   VM's directory is pushed and merged (the request is done only once it is merged).
