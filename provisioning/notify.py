@@ -36,11 +36,11 @@ def plan_ready(vm_request: VMRequest) -> None:
     if vm_request.kind == RequestKind.CHANGE:
         old = vm_request.changed_from
         impact = vm_request.reboot_impact
-        restart = (
-            "The guest keeps running."
-            if impact.get("restarts") is False
-            else f"The guest restarts: {'; '.join(impact.get('reasons') or [])}."
-        )
+        reasons = "; ".join(impact.get("reasons") or [])
+        if impact.get("restarts") is None:
+            restart = f"A restart of the guest cannot be ruled out: {reasons}."
+        else:
+            restart = f"The guest restarts: {reasons}." if impact["restarts"] else "The guest keeps running."
         asks = (
             f"{who} asks to change {vm_request.vm_name} in {where} from {old.get('num_cpus')} CPU, "
             f"{old.get('memory_mb')} MB, {old.get('disk_size_gb')} GB to {size}. {restart}"

@@ -253,9 +253,10 @@ def _impact_note(kind: str, impact: dict) -> str:
     """The restart impact in a history line (a change only)."""
     if kind != K.CHANGE:
         return ""
-    if impact.get("restarts") is False:
-        return " The guest keeps running."
-    return f" The guest restarts: {'; '.join(impact.get('reasons') or [])}."
+    reasons = "; ".join(impact.get("reasons") or [])
+    if impact.get("restarts") is None:
+        return f" A restart of the guest cannot be ruled out: {reasons}."
+    return f" The guest restarts: {reasons}." if impact["restarts"] else " The guest keeps running."
 
 
 def _stop_changed(vm_request: VMRequest, expected: str, head: str | None, when: str) -> str:
