@@ -1,8 +1,9 @@
 """The demo Atlantis for `scripts/run`: the Atlantis double (devtools.atlantis), applying into the demo vcsim.
 
-It answers as Atlantis's API does (plan/apply, token, checks, response shape) and, on apply, clones the template in
-vcsim with the pushed values, into the cluster the request chose, standing in for Terraform. Never point it at a real
-vCenter.
+It answers as Atlantis's API does (plan/apply, token, checks, response shape) and, standing in for Terraform, keeps a
+state per VM directory and applies into vcsim: a new directory clones the template with the pushed values into the
+cluster the request chose, a changed values file resizes the VM in place, a tombstone destroys it. Never point it at a
+real vCenter.
 
     python -m devtools.demo_atlantis --port 4141 --repo demo/vms --clone-url .run/gitops.git --vcsim .run/vcsim.json
 
@@ -17,7 +18,7 @@ import threading
 from pathlib import Path
 
 from devtools.atlantis import LocalAtlantis
-from devtools.atlantis.vcenter import VCenterApply
+from devtools.atlantis.vcenter import VCenterProvider
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
     atlantis = LocalAtlantis(
         api_secret=os.environ["ATLANTIS_TOKEN"],
         repo_clone_url={args.repo: Path(args.clone_url).resolve()},
-        on_apply=VCenterApply(vcsim_url),
+        provider=VCenterProvider(vcsim_url),
     ).start(port=args.port)
     print(f"demo Atlantis on {atlantis.url} for {args.repo}", flush=True)
     stop = threading.Event()

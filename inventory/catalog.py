@@ -1,5 +1,6 @@
-"""The inventory's one door for the rest of vmprov: cache-first reads (what the request form and the API ask
-for) and the look-up delivery makes after a fresh refresh (`find_vm`).
+"""The inventory's one door for the rest of vmprov: cache-first reads (what the request form, the API and the pages
+about delivered VMs ask for) and the look-ups delivery makes after a fresh refresh (`find_vm` for a new VM,
+`refresh_vm` for one it resized or destroyed, `vm_hardware` read from vCenter now).
 
 A read answers from Redis whenever Redis holds the list, however old: past the
 soft age it still answers at once and queues a background refresh. Only a cold
@@ -227,6 +228,19 @@ def vms(datacenter_id: str) -> Listing:
     return _datacenter_list(datacenter_id, "vms")
 
 
+@_cache_read
+def vms_by_id(datacenter_id: str, vm_ids: list[str]) -> Listing:
+    """Some VMs of a datacenter, by id (those the inventory does not list are left out): a page about a few VMs
+    reads those, never the datacenter's whole list. Cache-first, as every read."""
+    key = cache.datacenter_key(datacenter_id, "vms")
+    cached = cache.read_fields(key, list(vm_ids))
+    if cached is None:
+        wanted = set(vm_ids)
+        listing = _datacenter_list(datacenter_id, "vms")
+        return Listing([vm for vm in listing.items if vm["id"] in wanted], listing.fetched_at, listing.stale)
+    return _listing(cached, _revalidate(cached, Scope.datacenter(datacenter_id)))
+
+
 TEMPLATES_OK = "ok"
 TEMPLATES_LOADING = "loading"
 
@@ -360,9 +374,32 @@ def find_vm(datacenter_id: str, cluster_id: str, name: str, uuid: str = "") -> V
     return VMLookup(matches[0] if len(matches) == 1 else None, problem)
 
 
+def refresh_vm(datacenter_id: str, vm_id: str, cluster_id: str) -> VMLookup:
+    """The VM `vm_id` after a fresh refresh of the cluster the inventory last saw it in (`cluster_id` when it has
+    not seen it): what delivery reads after resizing or destroying a delivered VM. The refresh is explicit: vcsim
+    sends no property update for a reconfiguration, so an inventory kept current by updates would not show it.
+    `vm` None with no `problem`: the inventory does not list it."""
+    try:
+        seen = vms_by_id(datacenter_id, [vm_id]).items
+    except (NotFound, Unavailable):
+        seen = []
+    scope = Scope.cluster((seen[0].get("cluster_id") if seen else None) or cluster_id)
+    run = _refresh(scope, RefreshTrigger.DELIVERY, wait=30)
+    if run is None:
+        problem = f"a refresh of {scope.label} was still running after 30 s"
+    else:
+        problem = run.error if run.outcome != RefreshOutcome.SUCCEEDED else ""
+    try:
+        found = vms_by_id(datacenter_id, [vm_id]).items
+    except (NotFound, Unavailable) as error:
+        return VMLookup(None, problem or str(error))
+    return VMLookup(found[0] if found else None, problem)
+
+
 def vm_hardware(vm_id: str) -> dict:
-    """A VM's CPUs, memory and disks read from vCenter now (not from the cache): `num_cpus`, `memory_mb`, `disks`
-    (each with `size_gb` and the provider's `unit_number`). Raises NotFound or Unavailable."""
+    """A VM's CPUs, memory, disks, hot add flags and power state read from vCenter now (not from the cache):
+    `num_cpus`, `memory_mb`, `disks` (each with `size_gb` and the provider's `unit_number`), `cpu_hot_add_enabled`,
+    `cpu_hot_remove_enabled`, `memory_hot_add_enabled`, `power_state`. Raises NotFound or Unavailable."""
     from inventory import vsphere  # loads pyVmomi: only a process that talks to vCenter pays for it
 
     try:

@@ -23,9 +23,9 @@ class RequestEventInline(admin.TabularInline):
 @admin.register(VMRequest)
 class VMRequestAdmin(admin.ModelAdmin):
     # Few, short columns: the changelist stays readable at 1280 px beside its filters.
-    list_display = ("id", "vm", "status_badge", "where", "requester", "created_at")
+    list_display = ("id", "vm", "kind", "status_badge", "where", "requester", "created_at")
     list_display_links = ("id", "vm")
-    list_filter = ("status", "datacenter_name", "created_at")
+    list_filter = ("kind", "status", "datacenter_name", "created_at")
     list_per_page = 50
     list_select_related = ("requester",)
     search_fields = ("vm_name", "notes", "requester__username", "ipv4_address", "datacenter_name", "cluster_name")

@@ -1,4 +1,5 @@
-"""The VM request form: every choice is checked against the inventory cache, never trusted as posted."""
+"""The forms people fill: a new VM (every choice checked against the inventory cache, never trusted as posted), a
+change of a delivered VM's size or notes (disks only grow), and its decommission (the VM's name typed again)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from inventory import catalog
 from provisioning.choices import IpMode
 from provisioning.models import VMRequest
+from provisioning.terraform.resize import shrink_problem
 
 HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -254,3 +256,70 @@ def _ipv4(value: str, what: str) -> str:
         return str(ipaddress.IPv4Address(value))
     except ValueError:
         raise ValidationError(f"{value[:40]!r} is not an IPv4 address ({what}).") from None
+
+
+class ChangeForm(forms.Form):
+    """New values for a delivered VM, starting from those last applied: its size (the first disk only grows) and
+    its notes."""
+
+    num_cpus = forms.IntegerField(label="CPUs")
+    memory_mb = forms.IntegerField(label="Memory (MB)")
+    disk_size_gb = forms.IntegerField(label="Disk (GB)", help_text="Disks only grow.")
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False)
+
+    def __init__(self, *args, vm: VMRequest, applied: dict, **kwargs):
+        kwargs.setdefault("initial", {name: applied[name] for name in self.base_fields})
+        super().__init__(*args, **kwargs)
+        self.vm, self.applied = vm, applied
+        for field, (low, high) in settings.VMPROV_LIMITS.items():
+            self.fields[field].validators += [MinValueValidator(low), MaxValueValidator(high)]
+            self.fields[field].widget.attrs.update({"min": low, "max": high})
+        self.fields["disk_size_gb"].widget.attrs["min"] = max(
+            applied["disk_size_gb"], settings.VMPROV_LIMITS["disk_size_gb"][0]
+        )
+
+    def clean_disk_size_gb(self) -> int:
+        size = self.cleaned_data["disk_size_gb"]
+        problem = shrink_problem(self.applied["disk_size_gb"], size)
+        if problem:
+            raise ValidationError(f"Disks only grow: {problem}.")
+        return size
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        if all(data.get(name) == self.applied[name] for name in self.base_fields):
+            raise ValidationError("Nothing changes: these are the values the VM has now.")
+        growth = data["disk_size_gb"] - self.applied["disk_size_gb"]
+        if growth > 0:
+            free = self._datastore_free_space()
+            if free is not None and growth * 2**30 > free:
+                self.add_error("disk_size_gb", f"Datastore {self.vm.datastore_name} has {free // 2**30} GB free.")
+        return data
+
+    def _datastore_free_space(self) -> int | None:
+        """The VM's datastore's free bytes as the inventory knows them; None when it cannot tell (the plan will)."""
+        try:
+            datastores = catalog.cluster_resources(self.vm.cluster_id).datastores
+        except (catalog.NotFound, catalog.Unavailable):
+            return None
+        found = next((item for item in datastores if item["id"] == self.vm.datastore_id), None)
+        return found["free_space"] if found else None
+
+
+class DecommissionForm(forms.Form):
+    """Why a delivered VM goes, with its name typed again: a decommission destroys the VM and its disks."""
+
+    confirm_name = forms.CharField(label="Type the VM's name to confirm", max_length=63)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+    def __init__(self, *args, vm: VMRequest, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.vm = vm
+
+    def clean_confirm_name(self) -> str:
+        name = self.cleaned_data["confirm_name"].strip()
+        if name != self.vm.vm_name:
+            raise ValidationError(f"Type {self.vm.vm_name} to confirm.")
+        return name

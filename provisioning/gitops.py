@@ -1,4 +1,5 @@
-"""All Git I/O of delivery: a request's branch, its commit and push, and the merge after apply.
+"""All Git I/O of delivery: a request's branch, its commit and push, the merge after apply, a delivered VM's directory
+as the base branch holds it (what a change edits), and the commit that removes a decommissioned VM's directory.
 
 Every job works in a fresh working copy of its own (a temporary clone), so concurrent jobs never
 share one. Credentials never travel inside a URL: a repository URL holding a password is refused,
@@ -339,6 +340,38 @@ def branch_content(branch: str, commit: str, directory: str) -> BranchContent:
                 # A link or a subdirectory is never something vmprov rendered: it shows as a difference.
                 files[entry.name] = "" if entry.is_symlink() or not entry.is_file() else entry.read_text("utf-8")
         return BranchContent(head, True, files, changed)
+
+
+def base_directory_files(directory: str) -> dict[str, str] | None:
+    """The files of `directory` on the base branch (None when it is not there): what a change of a delivered VM
+    starts from. A symbolic link or a subdirectory in it is refused: vmprov pushes a directory back exactly as it
+    lists it, and would drop what it cannot list."""
+    with working_copy() as git:
+        _refuse_links(git.workdir, directory)
+        target = git.workdir / directory
+        if not target.is_dir():
+            return None
+        files = {}
+        for entry in sorted(target.iterdir()):
+            if not entry.is_file():
+                raise GitError(f"{directory}/{entry.name} on {settings.VMPROV_GITOPS_BASE_BRANCH} is not a file")
+            files[entry.name] = entry.read_text(encoding="utf-8")
+        return files
+
+
+def push_removal(*, branch: str, directory: str, message: str) -> PushResult:
+    """Commit the removal of `directory` (as vmprov) on `branch`, made from the base branch, and push it. Idempotent:
+    when the branch no longer holds the directory, nothing is committed or pushed."""
+    with working_copy(branch) as git:
+        _refuse_links(git.workdir, directory)
+        if not (git.workdir / directory).exists():
+            return PushResult(branch, directory, git("rev-parse", "HEAD"), pushed=False)
+        git("rm", "-r", "--quiet", "--", directory)
+        git("commit", "--quiet", "--message", message)
+        commit = git("rev-parse", "HEAD")
+        git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        logger.info("pushed the removal of %s to %s (%s)", directory, branch, commit[:12])
+        return PushResult(branch, directory, commit, pushed=True)
 
 
 def differing_files(files: Mapping[str, str], rendered: Mapping[str, str]) -> list[str]:

@@ -1,12 +1,14 @@
 """The request lifecycle: the one place that says what a request's status means and what may happen next.
 
-It owns the statuses and their labels, the moves between them, which statuses hold a VM's name (open),
-which a person may retry or cancel, which person may do what in which status, how long each status may go
-without progress before its job counts as lost, and the ordered steps a page shows. Views, admin actions and
-delivery workers all ask this module; none keeps a rule of its own.
+It owns the request kinds (a new VM, a change of a delivered VM, its decommission), the statuses and their labels
+(per kind where a kind reads them differently), the moves between them, which statuses hold a VM's name (open),
+which a person may retry or cancel, which person may do what in which status, which kinds vmprov may approve by
+itself, how long each status may go without progress before its job counts as lost, and the ordered steps a page
+shows for each kind. Views, admin actions and delivery workers all ask this module; none keeps a rule of its own.
 
-A request kind (today: create) has its own steps; a new kind adds its steps here and its statuses to the
-tables below.
+The three kinds share the statuses and their moves: a change or a decommission goes through the same push, plan,
+approval, apply and watch as a new VM; what differs is what is pushed, which plan is acceptable and what "done"
+means (`delivery.steps` asks the kind).
 """
 
 from __future__ import annotations
@@ -14,11 +16,29 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 
 from provisioning import roles
+
+if TYPE_CHECKING:
+    from provisioning.models import VMRequest
+
+
+class RequestKind(models.TextChoices):
+    CREATE = "create", "New VM"
+    CHANGE = "change", "Change"
+    DECOMMISSION = "decommission", "Decommission"
+
+
+K = RequestKind
+# Kinds that act on a VM vmprov delivered (they point at the request that delivered it).
+DAY2_KINDS = frozenset({K.CHANGE, K.DECOMMISSION})
+# Kinds vmprov may approve by itself, within the auto-approval policy. A decommission never: a person approves
+# every destroy, whatever the settings say.
+AUTO_APPROVABLE_KINDS = frozenset({K.CREATE, K.CHANGE})
 
 
 class RequestStatus(models.TextChoices):
@@ -40,6 +60,26 @@ class RequestStatus(models.TextChoices):
 
 
 S = RequestStatus
+
+# Where a kind reads a status differently from a new VM (the status itself, and its moves, are the same).
+KIND_STATUS_LABELS: dict[str, dict[str, str]] = {
+    K.CHANGE: {
+        S.APPLIED: "Applied, waiting for vCenter to show the new size",
+        S.READY: "Done: vCenter shows the new size",
+    },
+    K.DECOMMISSION: {
+        S.PLANNED: "Destroy planned, waiting for a person's approval",
+        S.APPLYING: "Destroying",
+        S.APPLIED: "Destroyed, waiting for the VM to leave the inventory",
+        S.READY: "Decommissioned",
+    },
+}
+
+
+def status_label(status: str, kind: str = K.CREATE) -> str:
+    """How a page names `status` for a request of `kind`."""
+    return KIND_STATUS_LABELS.get(kind, {}).get(status) or S(status).label
+
 
 # from -> the statuses it may move to. Anything else is refused (VMRequest.transition asks).
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -67,8 +107,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # "request again" can reuse it; a ready VM is in the inventory, which the form checks too.
 CLOSED_STATUSES = frozenset({S.PUSH_FAILED, S.PLAN_FAILED, S.APPLY_FAILED, S.REJECTED, S.CANCELLED, S.READY})
 OPEN_STATUSES = frozenset(set(S) - CLOSED_STATUSES)
-# A request's Git directory is claimed when its push starts (or at submit) and held while the request is open
-# and, once delivered, while its VM lives: no other request may write there (a database constraint).
+# A new VM's request claims its Git directory when its push starts and holds it while the request is open and, once
+# delivered (ready), until its decommission finishes: no other new VM may write there. A change or decommission
+# claims its VM's directory while it is open: one at a time per VM. Both are database constraints (models).
 DIRECTORY_HOLDING_STATUSES = OPEN_STATUSES | {S.READY}
 # Statuses nothing moves out of by itself: a page stops following the request there.
 SETTLED_STATUSES = frozenset(
@@ -131,6 +172,9 @@ class Action(enum.StrEnum):
     RETRY = "retry"
     RECHECK = "recheck"
     MARK_FAILED = "mark_failed"
+    # Asked of a delivered VM (its create request, ready): a change of its size or notes, or its decommission.
+    CHANGE = "change"
+    DECOMMISSION = "decommission"
 
 
 # The statuses each action starts from.
@@ -143,6 +187,8 @@ ACTION_STATUSES: dict[Action, frozenset[str]] = {
     # request may still create its VM; marking it failed would release its name to somebody else.
     Action.RECHECK: frozenset({S.NEEDS_ATTENTION}),
     Action.MARK_FAILED: frozenset({S.NEEDS_ATTENTION}),
+    Action.CHANGE: frozenset({S.READY}),
+    Action.DECOMMISSION: frozenset({S.READY}),
 }
 
 
@@ -159,9 +205,27 @@ def refusal(action: Action, user, vm_request) -> str | None:
         return "Only staff retry a failed delivery."
     elif action in (Action.RECHECK, Action.MARK_FAILED) and not user.is_staff:
         return "Only staff settle a request that needs attention."
+    elif action in (Action.CHANGE, Action.DECOMMISSION):
+        return _day2_refusal(action, user, vm_request)
     if vm_request.status not in ACTION_STATUSES[action]:
-        status = S(vm_request.status).label.lower()
+        status = status_label(vm_request.status, vm_request.kind).lower()
         return f"A request that is {status} cannot be {_PAST[action]}."
+    return None
+
+
+def _day2_refusal(action: Action, user, vm: VMRequest) -> str | None:
+    """Why `user` may not ask for a change or the decommission of the VM `vm` delivered (None when they may).
+    The database refuses a second open change of one VM too (its directory claim); this says it first, in words."""
+    if vm.kind != K.CREATE or vm.status not in ACTION_STATUSES[action]:
+        return f"Only a delivered VM can be {_PAST[action]}."
+    if vm.decommissioned_at is not None:
+        return f"{vm.vm_name} is decommissioned."
+    if not roles.acts_for(user, vm):
+        return f"Only the VM's requester (or staff) can ask for its {action.value}."
+    pending = vm.day2_requests.filter(status__in=OPEN_STATUSES).order_by("id").first()
+    if pending is not None:
+        what = f"a {pending.get_kind_display().lower()}, {status_label(pending.status, pending.kind).lower()}"
+        return f"Request #{pending.pk} ({what}) is still open for {vm.vm_name}: one change at a time."
     return None
 
 
@@ -172,7 +236,14 @@ _PAST = {
     Action.RETRY: "retried",
     Action.RECHECK: "looked for again",
     Action.MARK_FAILED: "marked as failed",
+    Action.CHANGE: "changed",
+    Action.DECOMMISSION: "decommissioned",
 }
+
+
+def needs_person(kind: str) -> bool:
+    """Whether every request of `kind` waits for a person's approval, whatever the auto-approval settings say."""
+    return kind not in AUTO_APPROVABLE_KINDS
 
 
 def allowed_actions(user, vm_request) -> frozenset[Action]:
@@ -192,14 +263,36 @@ class Step:
     statuses: frozenset[str]
 
 
+_SUBMITTED = frozenset({S.SUBMITTED, S.CANCELLED})
+_PUSHED = frozenset({S.PUSHING, S.PUSH_FAILED})
+_PLANNED = frozenset({S.PLANNING, S.PLAN_FAILED, S.PLANNED, S.REJECTED, S.BRANCH_CHANGED})
+_APPLIED = frozenset({S.APPLYING, S.APPLY_FAILED, S.NEEDS_ATTENTION})
+_DONE = frozenset({S.APPLIED, S.READY})
+
 STEPS: dict[str, tuple[Step, ...]] = {
-    "create": (
-        Step("submitted", "Submitted", frozenset({S.SUBMITTED, S.CANCELLED})),
-        Step("pushed", "Pushed to Git", frozenset({S.PUSHING, S.PUSH_FAILED})),
-        Step("planned", "Planned", frozenset({S.PLANNING, S.PLAN_FAILED, S.PLANNED, S.REJECTED, S.BRANCH_CHANGED})),
+    K.CREATE: (
+        Step("submitted", "Submitted", _SUBMITTED),
+        Step("pushed", "Pushed to Git", _PUSHED),
+        Step("planned", "Planned", _PLANNED),
         Step("approved", "Approved", frozenset({S.APPROVED})),
-        Step("applied", "Applied", frozenset({S.APPLYING, S.APPLY_FAILED, S.NEEDS_ATTENTION})),
-        Step("ready", "Ready", frozenset({S.APPLIED, S.READY})),
+        Step("applied", "Applied", _APPLIED),
+        Step("ready", "Ready", _DONE),
+    ),
+    K.CHANGE: (
+        Step("submitted", "Submitted", _SUBMITTED),
+        Step("pushed", "Values file pushed", _PUSHED),
+        Step("planned", "Planned in place", _PLANNED),
+        Step("approved", "Approved", frozenset({S.APPROVED})),
+        Step("applied", "Applied", _APPLIED),
+        Step("done", "New size in vCenter", _DONE),
+    ),
+    K.DECOMMISSION: (
+        Step("submitted", "Submitted", _SUBMITTED),
+        Step("pushed", "Tombstone pushed", _PUSHED),
+        Step("planned", "Destroy planned", _PLANNED),
+        Step("approved", "Approved by a person", frozenset({S.APPROVED})),
+        Step("destroyed", "Destroyed", _APPLIED),
+        Step("removed", "Directory removed", _DONE),
     ),
 }
 
@@ -214,7 +307,7 @@ class StepState:
     state: str  # "done", "current", "failed", "attention" or "todo"
 
 
-def progress(status: str, kind: str = "create") -> list[StepState]:
+def progress(status: str, kind: str = K.CREATE) -> list[StepState]:
     """The steps of a request of `kind` in `status`, each done, current, failed or still to come."""
     steps = STEPS[kind]
     current = next(index for index, step in enumerate(steps) if status in step.statuses)

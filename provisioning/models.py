@@ -1,4 +1,9 @@
-"""VM requests and their history."""
+"""VM requests and their history.
+
+One model for every kind of request (a new VM, a change of a delivered VM, its decommission): they share the
+lifecycle, the history and the delivery path. A change or decommission points at the request that delivered its VM
+(`vm_of`); that request, once ready, stands for the delivered VM until `decommissioned_at` is set.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,15 @@ from django.utils import timezone
 
 from provisioning import roles
 from provisioning.choices import IpMode
-from provisioning.lifecycle import DIRECTORY_HOLDING_STATUSES, OPEN_STATUSES, TRANSITIONS, RequestStatus
+from provisioning.lifecycle import (
+    DAY2_KINDS,
+    DIRECTORY_HOLDING_STATUSES,
+    OPEN_STATUSES,
+    TRANSITIONS,
+    RequestKind,
+    RequestStatus,
+    status_label,
+)
 
 _PLAN_SUMMARY = re.compile(r"^\s*(Plan: \d+ to add, \d+ to change, \d+ to destroy\.|No changes\..*)$", re.MULTILINE)
 
@@ -23,6 +36,9 @@ class TransitionRefused(Exception):
 
 class ClaimTaken(TransitionRefused):
     """The move would make the request hold a VM name, address or directory another request holds now."""
+
+
+_DELIVERED_AND_LIVE = Q(kind=RequestKind.CREATE, status=RequestStatus.READY, decommissioned_at__isnull=True)
 
 
 class VMRequestQuerySet(models.QuerySet):
@@ -36,14 +52,28 @@ class VMRequestQuerySet(models.QuerySet):
         return self.filter(status__in=OPEN_STATUSES)
 
     def holding_claims(self) -> VMRequestQuerySet:
-        """Requests that hold their name, address or directory: open ones, and delivered VMs for the directory."""
-        return self.filter(status__in=DIRECTORY_HOLDING_STATUSES)
+        """Requests that hold their Git directory: open ones of every kind, and delivered VMs not decommissioned."""
+        return self.filter(Q(status__in=OPEN_STATUSES) | _DELIVERED_AND_LIVE)
+
+    def delivered(self) -> VMRequestQuerySet:
+        """The requests that delivered a VM (decommissioned ones included): one per VM vmprov made."""
+        return self.filter(kind=RequestKind.CREATE, status=RequestStatus.READY)
 
 
 class VMRequest(models.Model):
-    """One VM somebody asked for: where it goes, what it is, and everything that happened to it."""
+    """One thing somebody asked for a VM: a new VM (where it goes, what it is), a change of its size or notes, or its
+    decommission; and everything that happened to it."""
 
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="vm_requests")
+    kind = models.CharField(max_length=20, choices=RequestKind.choices, default=RequestKind.CREATE)
+    vm_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="day2_requests",
+        help_text="A change or decommission: the request that delivered the VM",
+    )
     vm_name = models.CharField(max_length=63)
 
     # Where: managed object ids (what Terraform gets) and the names shown at submit time.
@@ -103,6 +133,19 @@ class VMRequest(models.Model):
     vm_moref = models.CharField(max_length=200, blank=True)
     vm_instance_uuid = models.CharField(max_length=64, blank=True)
 
+    # Day 2.
+    changed_from = models.JSONField(
+        default=dict, blank=True, help_text="A change: the applied values it starts from (num_cpus, memory_mb, ...)"
+    )
+    reboot_impact = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A change: whether applying it restarts the guest ('restarts'), why ('reasons'), read from what",
+    )
+    decommissioned_at = models.DateTimeField(
+        null=True, blank=True, help_text="A delivered VM: when its decommission finished (its directory is free)"
+    )
+
     objects = VMRequestQuerySet.as_manager()
 
     class Meta:
@@ -117,9 +160,26 @@ class VMRequest(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["directory"],
-                condition=Q(status__in=sorted(DIRECTORY_HOLDING_STATUSES)) & ~Q(directory=""),
+                condition=Q(
+                    kind=RequestKind.CREATE,
+                    status__in=sorted(DIRECTORY_HOLDING_STATUSES),
+                    decommissioned_at__isnull=True,
+                )
+                & ~Q(directory=""),
                 name="one_request_per_directory",
                 violation_error_message="Another request's VM already lives in this Git directory.",
+            ),
+            models.UniqueConstraint(
+                fields=["directory"],
+                condition=Q(kind__in=sorted(DAY2_KINDS), status__in=sorted(OPEN_STATUSES)) & ~Q(directory=""),
+                name="one_open_change_per_directory",
+                violation_error_message="A change or decommission of this VM is open already: one at a time.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=RequestKind.CREATE, vm_of__isnull=True)
+                | Q(kind__in=sorted(DAY2_KINDS), vm_of__isnull=False),
+                name="day2_requests_name_their_vm",
+                violation_error_message="A change or decommission names the request that delivered its VM.",
             ),
             models.UniqueConstraint(
                 fields=["ipv4_address"],
@@ -146,6 +206,16 @@ class VMRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def status_label(self) -> str:
+        """The status as this kind of request reads it (a decommission that is ready is "Decommissioned")."""
+        return status_label(self.status, self.kind)
+
+    @property
+    def delivered_vm(self) -> VMRequest:
+        """The request that delivered this request's VM: itself for a new VM."""
+        return self.vm_of if self.vm_of_id else self
 
     def transition(
         self, to: str, by=None, message: str = "", *, expected: dict | None = None, **changes
@@ -184,9 +254,7 @@ class VMRequest(models.Model):
         if holder is None and directory:
             holder = others.holding_claims().filter(directory=directory).first()
             what = f"its Git directory {directory}"
-        taken_by = (
-            f" by request #{holder.pk} ({holder.requester}, {holder.get_status_display().lower()})" if holder else ""
-        )
+        taken_by = f" by request #{holder.pk} ({holder.requester}, {holder.status_label.lower()})" if holder else ""
         return f"{what} is taken{taken_by} now; request it again with another"
 
     def note(self, message: str, by=None) -> RequestEvent:

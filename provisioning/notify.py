@@ -20,6 +20,7 @@ from django.urls import reverse
 
 from provisioning import lifecycle, roles, vm_facts
 from provisioning.delivery import approval
+from provisioning.lifecycle import RequestKind
 from provisioning.models import VMRequest
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,30 @@ def _send(
         vm_request.note(f"Email to {', '.join(recipients)} failed: {error}")
 
 
+def _what_is_asked(vm_request: VMRequest) -> str:
+    """One sentence: who asks for what; for a change the sizes before and after and what it does to the guest."""
+    who, where = vm_request.requester.get_username(), f"{vm_request.datacenter_name} / {vm_request.cluster_name}"
+    size = f"{vm_request.num_cpus} CPU, {vm_request.memory_mb} MB, {vm_request.disk_size_gb} GB"
+    if vm_request.kind == RequestKind.CHANGE:
+        old = vm_request.changed_from
+        impact = vm_request.reboot_impact
+        reasons = "; ".join(impact.get("reasons") or [])
+        if impact.get("restarts") is None:
+            restart = f"A restart of the guest cannot be ruled out: {reasons}."
+        else:
+            restart = f"The guest restarts: {reasons}." if impact["restarts"] else "The guest keeps running."
+        return (
+            f"{who} asks to change {vm_request.vm_name} in {where} from {old.get('num_cpus')} CPU, "
+            f"{old.get('memory_mb')} MB, {old.get('disk_size_gb')} GB to {size}. {restart}"
+        )
+    if vm_request.kind == RequestKind.DECOMMISSION:
+        return (
+            f"{who} asks to decommission {vm_request.vm_name} in {where}: the plan destroys the VM and its disks. "
+            "A person approves every decommission."
+        )
+    return f"{who} asks for {vm_request.vm_name} in {where} ({size})."
+
+
 def plan_ready(vm_request: VMRequest) -> None:
     """Ask the approvers (never the requester) to decide on a plan; say in the history when nobody can be asked."""
     recipients = roles.approver_emails(except_user_id=vm_request.requester_id)
@@ -105,8 +130,7 @@ def plan_ready(vm_request: VMRequest) -> None:
         recipients,
         f"{vm_request.vm_name}: plan ready for your approval",
         [
-            f"{vm_request.requester.get_username()} asks for {vm_request.vm_name} in {vm_request.datacenter_name} / "
-            f"{vm_request.cluster_name}. The plan is ready for your decision.",
+            _what_is_asked(vm_request) + " The plan is ready for your decision.",
             vm_request.plan_summary or "The plan has no summary line.",
         ],
         [

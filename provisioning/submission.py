@@ -1,13 +1,18 @@
-"""Turning a valid form into a request: the row, its first history line and its rendered Terraform."""
+"""Turning what somebody asked into a request row with its first history line: a valid form into a new VM's request
+with its rendered Terraform; a delivered VM and new values into a change or a decommission (whose files are made at
+push time, from the VM's directory as the base branch holds it)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from provisioning.choices import IpMode
 from provisioning.delivery import queue
 from provisioning.forms import VMRequestForm
-from provisioning.lifecycle import RequestStatus
+from provisioning.lifecycle import RequestKind, RequestStatus
 from provisioning.models import VMRequest
 from provisioning.terraform.render import config_hash, render
 from provisioning.terraform.spec import MachineSpec, TemplateSpec
@@ -15,6 +20,42 @@ from provisioning.terraform.spec import MachineSpec, TemplateSpec
 
 class NameTaken(Exception):
     """Another request took the name between validation and saving (the database constraint said so)."""
+
+
+class ChangeOpen(Exception):
+    """Another change or decommission of the VM is open (the database's directory claim said so)."""
+
+
+# What a change or decommission copies from the request that delivered its VM: where the VM is and who it is.
+VM_FIELDS = (
+    "vm_name",
+    "datacenter_id",
+    "datacenter_name",
+    "cluster_id",
+    "cluster_name",
+    "resource_pool_id",
+    "resource_pool_name",
+    "datastore_id",
+    "datastore_name",
+    "network_id",
+    "network_name",
+    "template_id",
+    "template_name",
+    "template_uuid",
+    "template_details",
+    "folder_id",
+    "folder_path",
+    "ip_mode",
+    "ipv4_address",
+    "ipv4_prefix",
+    "ipv4_gateway",
+    "dns_servers",
+    "domain",
+    "directory",
+    "vm_moref",
+    "vm_instance_uuid",
+)
+DAY2_VALUES = ("num_cpus", "memory_mb", "disk_size_gb", "notes")
 
 
 def machine_spec(vm_request: VMRequest) -> MachineSpec:
@@ -97,4 +138,35 @@ def submit(form: VMRequestForm, requester) -> VMRequest:
             queue.start(vm_request)  # queued once the request is committed
     except IntegrityError:
         raise NameTaken(vm_request.vm_name) from None
+    return vm_request
+
+
+def day2_request(
+    vm: VMRequest, requester, kind: str, values: Mapping[str, Any], applied: Mapping[str, Any]
+) -> VMRequest:
+    """An unsaved change or decommission of the VM that `vm` delivered: the VM's placement and identity copied,
+    `values` (num_cpus, memory_mb, disk_size_gb, notes) the new ones, `applied` the ones it starts from."""
+    assert kind in (RequestKind.CHANGE, RequestKind.DECOMMISSION)
+    return VMRequest(
+        requester=requester,
+        kind=kind,
+        vm_of=vm,
+        **{name: getattr(vm, name) for name in VM_FIELDS},
+        **{name: values[name] for name in DAY2_VALUES},
+        changed_from={name: applied[name] for name in DAY2_VALUES},
+    )
+
+
+def submit_day2(vm_request: VMRequest, message: str) -> VMRequest:
+    """Save a change or decommission with its first history line and queue its push; raises ChangeOpen when the
+    database refuses it (one open change or decommission per VM)."""
+    try:
+        with transaction.atomic():
+            vm_request.save()
+            vm_request.events.create(
+                actor=vm_request.requester, from_status="", to_status=RequestStatus.SUBMITTED, message=message
+            )
+            queue.start(vm_request)
+    except IntegrityError:
+        raise ChangeOpen(vm_request.vm_name) from None
     return vm_request

@@ -26,10 +26,16 @@ class TimedStep:
         return duration_text(self.took) if self.took is not None else ""
 
 
-def timed_steps(status: str, events: Iterable[RequestEvent], *, now: datetime | None = None) -> list[TimedStep]:
+def timed_steps(
+    status: str,
+    events: Iterable[RequestEvent],
+    kind: str = lifecycle.RequestKind.CREATE,
+    *,
+    now: datetime | None = None,
+) -> list[TimedStep]:
     """The steps of a request in `status` with their times. A step entered again (a retry) counts from its last
     entry; the step the request is at runs until now, unless the request has settled."""
-    steps = lifecycle.STEPS["create"]
+    steps = lifecycle.STEPS[kind]
     index_of = {status: i for i, step in enumerate(steps) for status in step.statuses}
     moves = [event for event in events if event.from_status != event.to_status]  # notes keep the status
     began: dict[int, datetime] = {}
@@ -49,7 +55,7 @@ def timed_steps(status: str, events: Iterable[RequestEvent], *, now: datetime | 
         ended[current] = moves[-1].at  # settled: the clock of its last step stops there
     now = now or timezone.now()
     timed = []
-    for index, state in enumerate(lifecycle.progress(status)):
+    for index, state in enumerate(lifecycle.progress(status, kind)):
         start = began.get(index)
         took = (ended.get(index) or now) - start if start is not None else None
         timed.append(TimedStep(state.step.label, state.state, start, took))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from provisioning import views
+from provisioning import views, vm_views
 
 app_name = "provisioning"
 
@@ -13,4 +13,8 @@ urlpatterns = [
     path("<int:pk>/decide/", views.decide_request, name="decide"),
     path("<int:pk>/retry/", views.retry_request, name="retry"),
     path("<int:pk>/resolve/", views.resolve_request, name="resolve"),
+    path("vms/", vm_views.vm_list, name="vms"),
+    path("vms/<int:pk>/", vm_views.vm_detail, name="vm"),
+    path("vms/<int:pk>/change/", vm_views.change_vm, name="change_vm"),
+    path("vms/<int:pk>/decommission/", vm_views.decommission_vm, name="decommission_vm"),
 ]

@@ -97,7 +97,8 @@ def new_request(request: HttpRequest) -> HttpResponse:
     else:
         again_id = request.GET.get("again", "")
         if again_id:
-            again = get_object_or_404(VMRequest.objects.visible_to(request.user), pk=_request_id(again_id))
+            creates = VMRequest.objects.visible_to(request.user).filter(kind=lifecycle.RequestKind.CREATE)
+            again = get_object_or_404(creates, pk=_request_id(again_id))
         form = VMRequestForm(initial=_again_initial(again) if again else {}, user=request.user)
     placement = [
         {
@@ -249,7 +250,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "vm_request": vm_request,
         "events": events,
         "allowed": {action.value for action in lifecycle.allowed_actions(request.user, vm_request)},
-        "steps": timeline.timed_steps(vm_request.status, events),
+        "steps": timeline.timed_steps(vm_request.status, events, vm_request.kind),
         "approval_reasons": approval.why_approval_is_needed(vm_request) if planned else [],
         "no_approver_email": planned and not roles.approver_emails(except_user_id=vm_request.requester_id),
         "vm": vm_facts.delivered_vm(vm_request.datacenter_id, vm_request.vm_moref)

@@ -170,6 +170,8 @@ VMPROV_TF_BACKEND = env_str("VMPROV_TF_BACKEND", "pg")  # pg | s3 | azurerm | gc
 # JSON of the backend's non-secret settings (secrets such as PG_CONN_STR live in Atlantis's environment).
 VMPROV_TF_BACKEND_CONFIG = env_str("VMPROV_TF_BACKEND_CONFIG", "{}")
 VMPROV_TFVARS_FILE = env_str("VMPROV_TFVARS_FILE", "terraform.tfvars")  # or machine_inputs.tfvars
+# New VMs get CPU and memory hot add, so that a later resize need not restart the guest.
+VMPROV_HOT_ADD = env_bool("VMPROV_HOT_ADD", True)
 
 # --- Delivery: the Git repository Atlantis works from ---
 VMPROV_GITOPS_REPO = env_str("VMPROV_GITOPS_REPO")
@@ -203,6 +205,11 @@ ATLANTIS_REF_MODE = env_str("ATLANTIS_REF_MODE", "branch")  # "commit" (v0.46+):
 # off unless all three are set.
 _auto = [env_int(f"VMPROV_AUTO_APPROVE_MAX_{n}", 0) for n in ("CPUS", "MEMORY_MB", "DISK_GB")]
 VMPROV_AUTO_APPROVE = {"num_cpus": _auto[0], "memory_mb": _auto[1], "disk_size_gb": _auto[2]} if all(_auto) else None
+# A change of a delivered VM is auto-approved under the same limits, for a plan of exactly "0 to add, 1 to change,
+# 0 to destroy", when it does not restart the guest; these turn that off, or let restarting changes through too.
+# A decommission always waits for a person: no setting changes that.
+VMPROV_AUTO_APPROVE_CHANGES = env_bool("VMPROV_AUTO_APPROVE_CHANGES", True)
+VMPROV_AUTO_APPROVE_RESTARTS = env_bool("VMPROV_AUTO_APPROVE_RESTARTS", False)
 VMPROV_READY_CHECKS = env_int("VMPROV_READY_CHECKS", 30)
 VMPROV_READY_CHECK_SECONDS = env_int("VMPROV_READY_CHECK_SECONDS", 60)
 VMPROV_BASE_URL = env_str("VMPROV_BASE_URL", "http://127.0.0.1:8000")

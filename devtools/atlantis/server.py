@@ -8,9 +8,11 @@ comes from a fixture in answers/ whose `source` names the Atlantis file it was r
   JSON, missing `Repository`/`Ref`/`Type`, VCS type, clone URL (a repository this double serves), repository name,
   allowlist. Texts that quote what Go decoded are simplified (see the fixtures' notes).
 - Then, like Atlantis's PR-0 working directory, a call takes one lock, clones the branch afresh (`git clone --depth=1
-  --branch <Ref> --single-branch`) and plans each `Paths` entry as Terraform would (terraform.py). An apply plans
-  again, then applies through `on_apply(directory, values) -> output` (by default a creation that touches nothing).
-  A call arriving while another runs is counted as an overlap: Atlantis would share its working directory.
+  --branch <Ref> --single-branch`) and plans each `Paths` entry as Terraform would (terraform.py) against the state
+  of the directory's backend (state.py: the double remembers what it created, as a backend does). An apply plans
+  again, then carries out that plan through `provider` (by default `SimulatedProvider`, which touches nothing;
+  `vcenter.VCenterProvider` clones, resizes and destroys in vcsim). A call arriving while another runs is counted as
+  an overlap: Atlantis would share its working directory.
 - A project's error is a Go error, written `{}` (a missing directory `{"RepoRelDir": ...}`); its text goes to
   `errors`, as only Atlantis's log shows it. Any failed project makes the answer a 500.
 
@@ -29,7 +31,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +42,7 @@ from urllib.parse import quote, urlsplit
 
 from devtools.atlantis import terraform
 from devtools.atlantis.fixtures import answer, fill, fixture
+from devtools.atlantis.state import Provider, SimulatedProvider, StateStore
 
 TOKEN_HEADER = "X-Atlantis-Token"
 DEFAULT_SECRET = "local-atlantis-api-secret"
@@ -130,14 +133,15 @@ class LocalAtlantis:
         repo_allowlist: Iterable[str] | None = None,
         version: str = "0.44.0",
         var_files: Iterable[str] = (),
-        on_apply: Callable[[Path, dict[str, Any]], str] | None = None,
+        provider: Provider | None = None,
     ) -> None:
         self.api_secret = api_secret
         self.repo_clone_url = {repo: str(url) for repo, url in (repo_clone_url or {}).items()}
         self.repo_allowlist = list(repo_allowlist) if repo_allowlist is not None else list(self.repo_clone_url)
         self.version = version
         self.var_files = list(var_files)  # the server-side workflow's -var-file arguments
-        self.on_apply = on_apply
+        self.provider: Provider = provider or SimulatedProvider()
+        self.states = StateStore()
         self.delay = 0.0
 
         self.requests: list[RecordedRequest] = []
@@ -363,7 +367,7 @@ class LocalAtlantis:
             self._fail(project, "plan")
         elif inject_error:
             self._fail(project, "plan", "injected error")
-        elif not (run := terraform.plan(path, self.var_files)).ok:
+        elif not (run := terraform.plan(path, self.var_files, self.states, self.provider)).ok:
             self._fail(project, "plan", run.error)
         else:
             flags = f" -d {json.dumps(directory) if ' ' in directory else directory}"
@@ -388,9 +392,8 @@ class LocalAtlantis:
             self._fail(project, "apply", "injected error")
         else:
             try:
-                apply = self.on_apply or (lambda _directory, _values: terraform.simulated_apply(run))
-                project["ApplySuccess"] = apply(root / directory, dict(run.values))
-            except Exception as error:  # the hook stands for `terraform apply` failing
+                project["ApplySuccess"] = terraform.apply(run, root / directory, self.states, self.provider)
+            except Exception as error:  # the provider's error: `terraform apply` failed
                 self._fail(project, "apply", f"running terraform apply in {directory}: {error}")
                 return project
             self.applied.append((directory, dict(run.values)))

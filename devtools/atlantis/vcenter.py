@@ -1,10 +1,15 @@
 """What the vsphere provider does in vCenter when Terraform applies a vmprov directory, done with pyVmomi against vcsim.
 
-The Atlantis double calls `VCenterApply` as its apply: it clones the template named by the directory's values the way
-`vsphere_virtual_machine` does (clone powered off into the folder, pool and datastore; reconfigure CPUs, memory,
-annotation, the first NIC's network and the first disk's size; customize the Linux host name, domain and IPv4; power
-on; wait for a static address to show in the guest). `reconfigure_machine` and `destroy_machine` are the provider's
-in-place update (CPU, memory, disk growth) and its destroy.
+`VCenterProvider` is the Atlantis double's provider (devtools.atlantis.state.Provider):
+- create: clone the template named by the directory's values the way `vsphere_virtual_machine` does (clone powered
+  off into the folder, pool and datastore; reconfigure CPUs, memory, hot add, annotation, the first NIC's network
+  and the first disk's size; customize the Linux host name, domain and IPv4; power on; wait for a static address to
+  show in the guest);
+- read: what the VM is now (CPUs, memory, disk sizes), for the plan's refresh; None when it is gone;
+- update: the provider's in-place update (`reconfigure_machine`: CPUs, memory, disk growth, annotation), shutting
+  the guest down first when the change cannot be made while it runs (no hot add for more CPUs or memory, no hot
+  remove for fewer CPUs, less memory, a Linux guest going above 3 GB), as the provider does;
+- delete: power off and destroy (`destroy_machine`).
 
 Only ever point this at vcsim: it moves templates for a moment (see `_clone_onto`).
 """
@@ -26,9 +31,9 @@ from pyVim import connect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from devtools.atlantis.terraform import apply_output
-
 RESOURCE = "vsphere_virtual_machine.vm"
+# vSphere: a Linux guest with this much memory or less must be off to get more than this.
+LINUX_HOT_ADD_LIMIT_MB = 3072
 _ESCAPED = re.compile(r"%(2[fF]|5[cC]|25)")
 _UNESCAPED = {"2f": "/", "5c": "\\", "25": "%"}
 # One clone at a time may move a template (see _clone_onto).
@@ -52,21 +57,75 @@ def session(url: str) -> Iterator[vim.ServiceInstance]:
         connect.Disconnect(si)
 
 
-class VCenterApply:
-    """The Atlantis double's `on_apply`: Terraform's apply output for a directory's values, the VM cloned in vCenter.
-
-    A failure raises (LookupError, RuntimeError), which the double reports as a failed apply."""
+class VCenterProvider:
+    """The Atlantis double's provider for `vsphere_virtual_machine`, in the vCenter at `url` (see the module). A
+    failure raises (LookupError, RuntimeError), which the double reports as a failed apply. `restarts` lists the
+    UUIDs of the VMs an update had to shut down."""
 
     def __init__(self, url: str, guest_ip_timeout: float = 10) -> None:
         self.url = url
         self.guest_ip_timeout = guest_ip_timeout
+        self.restarts: list[str] = []
 
-    def __call__(self, directory: Path, values: dict[str, Any]) -> str:
-        started = time.monotonic()
+    def create(self, directory: Path, values: dict[str, Any], attributes: dict[str, Any]) -> str:
+        hot_add = {
+            "cpu_hot_add": bool(attributes.get("cpu_hot_add_enabled")),
+            "memory_hot_add": bool(attributes.get("memory_hot_add_enabled")),
+        }
         with session(self.url) as si:
-            vm = clone_machine(si, values, self.guest_ip_timeout)
-            uuid = vm.config.uuid
-        return apply_output(created=[(RESOURCE, time.monotonic() - started, uuid)])
+            return clone_machine(si, values, self.guest_ip_timeout, **hot_add).config.uuid
+
+    def read(self, resource_id: str) -> dict[str, Any] | None:
+        with session(self.url) as si:
+            vm = find_machine(si, resource_id)
+            if vm is None:
+                return None
+            hardware = vm.config.hardware
+            current = {"num_cpus": hardware.numCPU, "memory": hardware.memoryMB}
+            for index, disk in enumerate(_disks(vm)):
+                current[f"disk[{index}].size"] = -(-disk.capacityInKB // (1024 * 1024))
+            return current
+
+    def update(self, resource_id: str, values: dict[str, Any], attributes: dict[str, Any], changed: list[str]) -> None:
+        disks = attributes.get("disk") or [{}]
+        with session(self.url) as si:
+            vm = find_machine(si, resource_id)
+            if vm is None:
+                raise LookupError(f"no VM with UUID {resource_id}")
+            num_cpus, memory_mb = int(attributes["num_cpus"]), int(attributes["memory"])
+            restart = must_power_off(vm, num_cpus, memory_mb)
+            if restart:
+                self.restarts.append(resource_id)
+                _wait(vm.PowerOffVM_Task())
+            reconfigure_machine(
+                si,
+                resource_id,
+                num_cpus=num_cpus,
+                memory_mb=memory_mb,
+                disk_size_gb=disks[0].get("size"),
+                annotation=attributes.get("annotation"),
+            )
+            if restart:
+                _wait(vm.PowerOnVM_Task())
+
+    def delete(self, resource_id: str) -> None:
+        with session(self.url) as si:
+            destroy_machine(si, resource_id)
+
+
+def must_power_off(vm: vim.VirtualMachine, num_cpus: int, memory_mb: int) -> bool:
+    """Whether the provider shuts the running guest down to give it `num_cpus` and `memory_mb`."""
+    if vm.runtime.powerState != vim.VirtualMachinePowerState.poweredOn:
+        return False
+    config = vm.config
+    cpus, memory = config.hardware.numCPU, config.hardware.memoryMB
+    return (
+        (num_cpus > cpus and not config.cpuHotAddEnabled)
+        or (num_cpus < cpus and not config.cpuHotRemoveEnabled)
+        or memory_mb < memory
+        or (memory_mb > memory and not config.memoryHotAddEnabled)
+        or memory <= LINUX_HOT_ADD_LIMIT_MB < memory_mb
+    )
 
 
 def find_machine(si: vim.ServiceInstance, uuid: str) -> vim.VirtualMachine | None:
@@ -75,7 +134,14 @@ def find_machine(si: vim.ServiceInstance, uuid: str) -> vim.VirtualMachine | Non
     return vm if vm is not None and not vm.config.template else None
 
 
-def clone_machine(si: vim.ServiceInstance, values: dict[str, Any], guest_ip_timeout: float = 10) -> vim.VirtualMachine:
+def clone_machine(
+    si: vim.ServiceInstance,
+    values: dict[str, Any],
+    guest_ip_timeout: float = 10,
+    *,
+    cpu_hot_add: bool = False,
+    memory_hot_add: bool = False,
+) -> vim.VirtualMachine:
     """Clone `values["template_uuid"]` into `values["resource_pool_id"]`'s cluster as the provider does."""
     content = si.RetrieveContent()
     template = content.searchIndex.FindByUuid(None, values["template_uuid"], True)
@@ -101,6 +167,8 @@ def clone_machine(si: vim.ServiceInstance, values: dict[str, Any], guest_ip_time
     config = vim.vm.ConfigSpec(
         numCPUs=int(values["num_cpus"]),
         memoryMB=int(values["memory_mb"]),
+        cpuHotAddEnabled=cpu_hot_add,
+        memoryHotAddEnabled=memory_hot_add,
         annotation=values.get("annotation") or "",
         deviceChange=changes,
     )
@@ -119,8 +187,10 @@ def reconfigure_machine(
     num_cpus: int | None = None,
     memory_mb: int | None = None,
     disk_size_gb: int | None = None,
+    annotation: str | None = None,
 ) -> vim.VirtualMachine:
-    """Change CPUs, memory and the first disk's size in place, as the provider's update does (a disk only grows)."""
+    """Change CPUs, memory, the first disk's size and the notes in place, as the provider's update does (a disk only
+    grows)."""
     vm = find_machine(si, uuid)
     if vm is None:
         raise LookupError(f"no VM with UUID {uuid}")
@@ -129,6 +199,8 @@ def reconfigure_machine(
         config.numCPUs = int(num_cpus)
     if memory_mb is not None:
         config.memoryMB = int(memory_mb)
+    if annotation is not None:
+        config.annotation = annotation
     _wait(vm.ReconfigVM_Task(spec=config))
     return vm
 
@@ -236,8 +308,12 @@ def _network_change(
     return vim.vm.device.VirtualDeviceSpec(operation="edit", device=nic)
 
 
+def _disks(vm: vim.VirtualMachine) -> list[vim.vm.device.VirtualDisk]:
+    return [device for device in vm.config.hardware.device if isinstance(device, vim.vm.device.VirtualDisk)]
+
+
 def _disk_growth(vm: vim.VirtualMachine, size_gb: int | None) -> list[vim.vm.device.VirtualDeviceSpec]:
-    disks = [device for device in vm.config.hardware.device if isinstance(device, vim.vm.device.VirtualDisk)]
+    disks = _disks(vm)
     if not disks or not size_gb or size_gb * 1024 * 1024 <= disks[0].capacityInKB:
         return []
     disks[0].capacityInKB = size_gb * 1024 * 1024

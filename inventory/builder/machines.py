@@ -26,23 +26,40 @@ def templates(index: EntityIndex) -> dict[str, list[dict]]:
 
 
 def vms(index: EntityIndex) -> dict[str, list[dict]]:
-    """Datacenter id -> its VMs (templates are not VMs here)."""
+    """Datacenter id -> its VMs (templates are not VMs here), with what a VM's page shows and a resize needs: size,
+    hot add flags, power state, guest host name and addresses, and the names of its host, cluster and datastores."""
     by_datacenter: dict[str, list[dict]] = {}
     for vm, placed in _machines(index, templates=False):
         props = vm.props
+        datastores = [index.get(datastore_id) for datastore_id in vm.refs("datastore")]
         by_datacenter.setdefault(placed["datacenter_id"], []).append(
             {
                 **placed,
+                "host_name": _name_of(index, placed["host_id"]),
+                "cluster_name": _name_of(index, placed["cluster_id"]),
                 # config.uuid is the vsphere provider's resource id: delivery finds the VM by it.
                 "uuid": props.get("config.uuid") or "",
                 "instance_uuid": props.get("config.instanceUuid") or "",
                 "power_state": str(props.get("runtime.powerState") or ""),
                 "num_cpus": props.get("config.hardware.numCPU"),
                 "memory_mb": props.get("config.hardware.memoryMB"),
+                # A real vCenter reports false; vcsim leaves an unset flag out.
+                "cpu_hot_add_enabled": bool(props.get("config.cpuHotAddEnabled")),
+                "cpu_hot_remove_enabled": bool(props.get("config.cpuHotRemoveEnabled")),
+                "memory_hot_add_enabled": bool(props.get("config.memoryHotAddEnabled")),
+                "guest_hostname": props.get("guest.hostName") or "",
                 "ip_addresses": guest_addresses(props),
+                "datastore_ids": vm.refs("datastore"),
+                "datastore_names": sorted(index.name(datastore) for datastore in datastores if datastore is not None),
             }
         )
     return by_datacenter
+
+
+def _name_of(index: EntityIndex, entity_id: str | None) -> str:
+    """The display name of a collected object, "" when it was not collected."""
+    entity = index.get(entity_id)
+    return index.name(entity) if entity is not None else ""
 
 
 def guest_addresses(props: dict) -> list[str]:

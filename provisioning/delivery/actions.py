@@ -1,4 +1,5 @@
-"""What people do with a request: approve, reject, cancel, retry, and settle one that needs attention.
+"""What people do with a request: approve, reject, cancel, retry, settle one that needs attention; and what they ask
+of a VM vmprov delivered: a change of its size or notes, or its decommission.
 
 Each action asks `provisioning.lifecycle` whether this person may do it in this status, then moves the request
 with a conditional transition: two people (or a person and a worker) never both win. A refusal is a
@@ -10,10 +11,11 @@ from __future__ import annotations
 from django.conf import settings
 
 from inventory import catalog
-from provisioning import gitops, notify
+from provisioning import gitops, machines, notify, submission
 from provisioning.delivery.queue import enqueue
-from provisioning.lifecycle import Action, RequestStatus, refusal
+from provisioning.lifecycle import Action, RequestKind, RequestStatus, needs_person, refusal
 from provisioning.models import TransitionRefused, VMRequest
+from provisioning.terraform.resize import reboot_impact
 
 S = RequestStatus
 
@@ -58,6 +60,8 @@ def approve(vm_request: VMRequest, by, reason: str, *, seen_plan: str) -> None:
     if by is not None:
         _check(Action.APPROVE, by, vm_request)
         _require_reason(reason, "Say why the request is approved.")
+    elif needs_person(vm_request.kind):
+        raise NotAllowed(f"A {vm_request.get_kind_display().lower()} is approved by a person, never by vmprov itself.")
     expected = _same_plan(vm_request, seen_plan)
     who = by.get_username() if by else "vmprov"
     _move(vm_request, S.APPROVED, by, f"Approved by {who}: {reason}".strip(), expected=expected, approved_by=by)
@@ -102,7 +106,7 @@ def retry(vm_request: VMRequest, by) -> None:
     After a failed (or marked failed) apply, vmprov first looks for the VM in vCenter: an apply may have created
     it, and a second one would create a duplicate."""
     _check(Action.RETRY, by, vm_request)
-    if vm_request.status == S.APPLY_FAILED:
+    if vm_request.status == S.APPLY_FAILED and vm_request.kind == RequestKind.CREATE:
         found = catalog.find_vm(vm_request.datacenter_id, vm_request.cluster_id, vm_request.vm_name)
         if found.vm is not None:
             raise NotAllowed(
@@ -137,3 +141,40 @@ def mark_failed(vm_request: VMRequest, by, reason: str) -> None:
     _check(Action.MARK_FAILED, by, vm_request)
     _require_reason(reason, "Say what was found (e.g. no VM in vCenter, Atlantis's log shows the apply failed).")
     _move(vm_request, S.APPLY_FAILED, by, f"Marked as failed by {by.get_username()}: {reason}")
+
+
+# --- A delivered VM ----------------------------------------------------------------------------------------------
+
+
+def ask_change(vm: VMRequest, by, values: dict) -> VMRequest:
+    """The VM's requester (or staff) asks for new `values` (num_cpus, memory_mb, disk_size_gb, notes) of the VM
+    that `vm` delivered. The change starts from the values last applied; whether it restarts the guest is worked
+    out from the inventory now (and again, from vCenter, when it is planned)."""
+    _check(Action.CHANGE, by, vm)
+    applied = machines.applied_values(vm)
+    change = submission.day2_request(vm, by, RequestKind.CHANGE, values, applied)
+    try:
+        record = catalog.vms_by_id(vm.datacenter_id, [vm.vm_moref]).by_id().get(vm.vm_moref)
+    except (catalog.NotFound, catalog.Unavailable):
+        record = None
+    change.reboot_impact = reboot_impact(record, values, "the inventory when the change was asked")
+    sizes = f"{values['num_cpus']} CPU, {values['memory_mb']} MB, {values['disk_size_gb']} GB"
+    return _submit(change, f"Change of {vm.vm_name} asked by {by.get_username()}: {sizes}.")
+
+
+def ask_decommission(vm: VMRequest, by, reason: str) -> VMRequest:
+    """The VM's requester (or staff) asks for the VM that `vm` delivered to be destroyed. A person approves it."""
+    _check(Action.DECOMMISSION, by, vm)
+    _require_reason(reason, "Say why the VM is no longer needed.")
+    applied = machines.applied_values(vm)
+    decommission = submission.day2_request(vm, by, RequestKind.DECOMMISSION, applied, applied)
+    return _submit(decommission, f"Decommission of {vm.vm_name} asked by {by.get_username()}: {reason}")
+
+
+def _submit(vm_request: VMRequest, message: str) -> VMRequest:
+    try:
+        return submission.submit_day2(vm_request, message)
+    except submission.ChangeOpen:
+        raise NotAllowed(
+            f"Another change or decommission of {vm_request.vm_name} was asked a moment ago: one at a time."
+        ) from None

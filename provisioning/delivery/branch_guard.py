@@ -7,8 +7,9 @@ holds the commit vmprov pushed, and afterwards checks that what was built is wha
   stops a request whose branch somebody else changed.
 - `planned_values_problem` compares the files of the planned commit with what vmprov rendered and their values with
   the request row: auto-approval trusts those files, never the row alone.
-- `hardware_problem` compares the VM vCenter reports after the apply with the request: it catches an apply of
-  other values that left the branch as it was (changed and restored within one apply call).
+- `hardware_problem` compares the VM vCenter reports after the apply with the request (a new VM, or a resized one's
+  new size): it catches an apply of other values that left the branch as it was (changed and restored within one
+  apply call).
 - `changed_branch_message` names the files that differ, for the request's history.
 
 The README says why the `vmprov/` branches should be writable only by vmprov's account.
@@ -20,6 +21,7 @@ import logging
 
 from provisioning import gitops
 from provisioning.models import VMRequest
+from provisioning.terraform.edit import EditRefused, values_file_of
 from provisioning.terraform.hcl_reader import parse_hcl
 from provisioning.terraform.settings import configured_tfvars_file
 
@@ -91,16 +93,20 @@ def planned_values_problem(vm_request: VMRequest) -> str | None:
     differing = gitops.differing_files(content.files, vm_request.rendered_files)
     if differing:
         return f"the planned commit's {', '.join(differing)} differ from what vmprov rendered"
-    values_file = configured_tfvars_file()
     try:
+        values_file = values_file_of(content.files, configured_tfvars_file())
         values = parse_hcl(content.files.get(values_file, ""))
+    except EditRefused as error:
+        return f"the planned commit has {error}"
     except Exception as error:  # python-hcl2 raises its parser's own exception types
         return f"the planned {values_file} does not parse: {error}"
-    asked = {"num_cpus": vm_request.num_cpus, "memory_mb": vm_request.memory_mb}
+    disks = values.get("disks") or [{}]
+    found = {"num_cpus": values.get("num_cpus"), "memory_mb": values.get("memory_mb"), "disk": disks[0].get("size")}
+    asked = {"num_cpus": vm_request.num_cpus, "memory_mb": vm_request.memory_mb, "disk": vm_request.disk_size_gb}
     wrong = [
-        f"{name} is {values.get(name)!r}, the request says {value}"
+        f"{'the first disk' if name == 'disk' else name} is {found[name]!r}, the request says {value}"
         for name, value in asked.items()
-        if values.get(name) != value
+        if found[name] != value
     ]
     return f"the planned values differ from the request: {'; '.join(wrong)}" if wrong else None
 

@@ -1,4 +1,9 @@
-"""The delivery steps, one django-q2 job each: push, plan, apply, and watching for the new VM.
+"""The delivery steps, one django-q2 job each: push, plan, apply, and watching for what the apply did.
+
+Every kind of request goes through them: a new VM pushes its rendered files; a change or a decommission pushes its
+VM's directory as the base branch holds it, edited (`prepare`). A change's or decommission's plan must be the one its
+kind expects before anyone may approve it, and its apply must say it did that (`expectations`); a change's restart
+impact is read from vCenter when it is planned (`approval`). Watching ends each kind its own way (`verify`).
 
 Every step claims its request with a conditional status update (`VMRequest.transition`), so two workers
 never move the same request, and a retried job finds the request already moved on and does nothing. Pushing
@@ -10,29 +15,30 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from inventory import catalog
 from provisioning import atlantis, gitops, notify
+from provisioning.delivery import prepare, verify
 from provisioning.delivery.actions import approve
-from provisioning.delivery.approval import AUTO_APPROVAL_REASON, auto_approvable
+from provisioning.delivery.approval import AUTO_APPROVAL_REASONS, auto_approvable, restart_impact
 from provisioning.delivery.branch_guard import (
     BranchChanged,
     BranchGuard,
     changed_branch_message,
-    hardware_problem,
     planned_values_problem,
 )
+from provisioning.delivery.expectations import apply_problem, plan_problem
 from provisioning.delivery.queue import enqueue, enqueue_later, later_interval
-from provisioning.lifecycle import BUSY_RETRY_SECONDS, FAILED_FROM, RequestStatus
+from provisioning.lifecycle import BUSY_RETRY_SECONDS, FAILED_FROM, RequestKind, RequestStatus
 from provisioning.models import ClaimTaken, TransitionRefused, VMRequest
 
 logger = logging.getLogger(__name__)
 S = RequestStatus
+K = RequestKind
 
 
 def _load(request_id: int, *statuses: str) -> VMRequest | None:
@@ -105,6 +111,12 @@ def push(request_id: int) -> str:
             "VMPROV_GITOPS_DIR_PATTERN to include {datacenter_id}.)",
         )
         return "failed"
+    if vm_request.kind != K.CREATE:
+        try:
+            prepare.prepared(vm_request)
+        except prepare.CannotPrepare as error:
+            _fail(vm_request, S.PUSH_FAILED, f"Not pushed: {error}.")
+            return "failed"
     requester = vm_request.requester
     try:
         result = gitops.push_request(
@@ -113,10 +125,7 @@ def push(request_id: int) -> str:
             files=vm_request.rendered_files,
             author_name=requester.get_full_name() or requester.get_username(),
             author_email=requester.email or f"{requester.get_username()}@{settings.VMPROV_GIT_EMAIL_DOMAIN}",
-            message=(
-                f"vmprov: request #{vm_request.pk} {vm_request.vm_name} in {vm_request.datacenter_name}\n\n"
-                f"Requested by {requester.get_username()}.\nVmprov-Config-Hash: {vm_request.config_hash}\n"
-            ),
+            message=_commit_message(vm_request),
         )
     except gitops.GitError as error:
         _fail(vm_request, S.PUSH_FAILED, f"The push failed: {error}")
@@ -134,6 +143,24 @@ def push(request_id: int) -> str:
     )
     enqueue("plan", vm_request.pk)
     return "pushed"
+
+
+def _commit_message(vm_request: VMRequest) -> str:
+    what = {
+        K.CREATE: f"{vm_request.vm_name} in {vm_request.datacenter_name}",
+        K.CHANGE: (
+            f"changes {vm_request.vm_name} in {vm_request.datacenter_name}\n\n"
+            f"Values file only: {vm_request.num_cpus} CPU, {vm_request.memory_mb} MB, {vm_request.disk_size_gb} GB."
+        ),
+        K.DECOMMISSION: (
+            f"decommissions {vm_request.vm_name} in {vm_request.datacenter_name}\n\n"
+            "The VM's resource is removed from its directory, so that Terraform destroys the VM."
+        ),
+    }[vm_request.kind]
+    return (
+        f"vmprov: request #{vm_request.pk} {what}\n\n"
+        f"Requested by {vm_request.requester.get_username()}.\nVmprov-Config-Hash: {vm_request.config_hash}\n"
+    )
 
 
 # --- Plan --------------------------------------------------------------------------------------
@@ -186,19 +213,30 @@ def plan(request_id: int) -> str:
     if not result.succeeded:
         _fail(vm_request, S.PLAN_FAILED, f"The plan failed: {result.message}", plan_output=result.output_text())
         return "failed"
+    refused = plan_problem(vm_request.kind, result)
+    if refused:
+        _fail(
+            vm_request,
+            S.PLAN_FAILED,
+            f"Refused before anyone could approve it: {refused}. Nothing was applied; the requester can cancel.",
+            plan_output=result.output_text(),
+        )
+        return "refused"
+    impact = restart_impact(vm_request) if vm_request.kind == K.CHANGE else vm_request.reboot_impact
     vm_request.transition(
         S.PLANNED,
-        message=f"Atlantis planned commit {head[:12]}: {result.summary()}",
+        message=f"Atlantis planned commit {head[:12]}: {result.summary()}{_impact_note(vm_request.kind, impact)}",
         planned_commit=head,
         planned_hash=vm_request.config_hash,
         plan_output=result.output_text(),
         plan_digest=VMRequest.digest_of_plan(head, result.output_text()),
+        reboot_impact=impact,
         last_error="",
     )
     if auto_approvable(vm_request, result):
         problem = planned_values_problem(vm_request)
         if problem is None:
-            approve(vm_request, None, AUTO_APPROVAL_REASON, seen_plan=vm_request.plan_digest)
+            approve(vm_request, None, AUTO_APPROVAL_REASONS[vm_request.kind], seen_plan=vm_request.plan_digest)
             return "planned"
         vm_request.transition(
             S.BRANCH_CHANGED,
@@ -209,6 +247,16 @@ def plan(request_id: int) -> str:
         return "stopped"
     notify.plan_ready(vm_request)
     return "planned"
+
+
+def _impact_note(kind: str, impact: dict) -> str:
+    """The restart impact in a history line (a change only)."""
+    if kind != K.CHANGE:
+        return ""
+    reasons = "; ".join(impact.get("reasons") or [])
+    if impact.get("restarts") is None:
+        return f" A restart of the guest cannot be ruled out: {reasons}."
+    return f" The guest restarts: {reasons}." if impact["restarts"] else " The guest keeps running."
 
 
 def _stop_changed(vm_request: VMRequest, expected: str, head: str | None, when: str) -> str:
@@ -274,6 +322,15 @@ def apply(request_id: int) -> str:
     if not result.succeeded:
         _fail(vm_request, S.APPLY_FAILED, f"The apply failed: {result.message}", apply_output=result.output_text())
         return "failed"
+    unexpected = apply_problem(vm_request.kind, result.output_text())
+    if unexpected:
+        message = (
+            f"Atlantis applied something else than was approved: {unexpected}. Nothing is merged; staff look in "
+            "vCenter, then ask vmprov to look again or mark the request failed."
+        )
+        vm_request.transition(S.NEEDS_ATTENTION, message=message, last_error=message, apply_output=result.output_text())
+        notify.to_requester(vm_request, "needs attention", message)
+        return "unexpected"
     vm_request.transition(
         S.APPLIED, message=f"Atlantis applied it: {result.summary()}", apply_output=result.output_text(), last_error=""
     )
@@ -297,49 +354,37 @@ def _merge(vm_request: VMRequest) -> None:
 
 # --- Closing the loop --------------------------------------------------------------------------
 
-_CREATED_ID = re.compile(r"vsphere_virtual_machine\.\w+: Creation complete after [^\[]*\[id=([0-9a-fA-F-]{36})\]")
-
-
-def created_vm_uuid(apply_output: str) -> str:
-    """The VM Terraform created: the vsphere provider's resource id is the VM's (BIOS) UUID."""
-    found = _CREATED_ID.findall(apply_output or "")
-    return found[-1].lower() if found else ""
+_DONE_SUBJECTS = {K.CREATE: "ready", K.CHANGE: "done", K.DECOMMISSION: "decommissioned"}
+_GAVE_UP = {
+    K.CREATE: "The VM did not appear in the inventory",
+    K.CHANGE: "The inventory did not show the new size",
+    K.DECOMMISSION: "The VM did not leave the inventory, or its directory was not removed,",
+}
 
 
 @step
 def watch(request_id: int, attempt: int = 0) -> str:
-    """Refresh the cluster from vCenter and look for the new VM; check again later until it shows up."""
+    """Look in vCenter (through a fresh refresh of the inventory) for what the apply did, as the request's kind
+    expects it (`verify`); look again later until it shows, then a person looks."""
     vm_request = _load(request_id, S.APPLIED, S.NEEDS_ATTENTION)
     if vm_request is None:
         return "skipped"
-    found, problem = _find_vm(vm_request)
-    if found is not None:
-        mismatch, problem = _check_hardware(vm_request, found)
-        if mismatch:
-            if vm_request.status == S.APPLIED:
-                vm_request.transition(S.NEEDS_ATTENTION, message=mismatch, last_error=mismatch)
-                notify.to_requester(vm_request, "needs attention", mismatch)
-            else:
-                vm_request.note(mismatch)
-            return "mismatch"
-        if problem:
-            found = None  # not verified yet: checked again below
-    if found is not None:
-        vm_request.transition(
-            S.READY,
-            message=(
-                f"VM {found['name']} is in the inventory as {found['id']} (instance UUID {found['instance_uuid']})."
-            ),
-            vm_moref=found["id"],
-            vm_instance_uuid=found["instance_uuid"],
-        )
-        _merge(vm_request)  # after an apply whose answer was lost, the branch is still there
-        notify.to_requester(vm_request, "ready", f"{vm_request.vm_name} is ready ({found['id']}).")
+    found = verify.outcome(vm_request)
+    if found.mismatch:
+        if vm_request.status == S.APPLIED:
+            vm_request.transition(S.NEEDS_ATTENTION, message=found.mismatch, last_error=found.mismatch)
+            notify.to_requester(vm_request, "needs attention", found.mismatch)
+        else:
+            vm_request.note(found.mismatch)
+        return "mismatch"
+    if found.done:
+        _finish(vm_request, found)
         return "ready"
     checks = settings.VMPROV_READY_CHECKS
+    problem = found.problem
     if attempt + 1 >= checks:
         message = (
-            f"The VM did not appear in the inventory after {checks} checks over "
+            f"{_GAVE_UP[vm_request.kind]} after {checks} checks over "
             f"{checks * settings.VMPROV_READY_CHECK_SECONDS // 60} minutes; a person must look."
         )
         if problem:
@@ -352,7 +397,7 @@ def watch(request_id: int, attempt: int = 0) -> str:
         return "gave up"
     if attempt == 0 or problem:
         vm_request.note(
-            f"The VM is not in the inventory yet{f' ({problem})' if problem else ''}; checking again every "
+            f"{found.waiting}{f' ({problem})' if problem else ''}; checking again every "
             f"{later_interval(settings.VMPROV_READY_CHECK_SECONDS)}, {checks} times at most."
         )
     VMRequest.objects.filter(pk=vm_request.pk).update(updated_at=timezone.now())
@@ -360,28 +405,12 @@ def watch(request_id: int, attempt: int = 0) -> str:
     return "waiting"
 
 
-def _check_hardware(vm_request: VMRequest, found: dict) -> tuple[str, str]:
-    """(why the VM is not what was approved, "") or ("", why it could not be checked) or ("", "")."""
-    try:
-        hardware = catalog.vm_hardware(found["id"])
-    except (catalog.NotFound, catalog.Unavailable) as error:
-        return "", f"VM {found['id']} could not be checked in vCenter: {error}"
-    mismatch = hardware_problem(vm_request, hardware)
-    if mismatch is None:
-        return "", ""
-    return (
-        f"VM {found['name']} ({found['id']}) is not what was approved: {mismatch}. It is not marked ready; a person "
-        "must look (someone may have applied other values, or resized it in vCenter).",
-        "",
-    )
-
-
-def _find_vm(vm_request: VMRequest) -> tuple[dict | None, str]:
-    """The request's VM after a fresh refresh of its cluster: (vm, "") or (None, why not).
-
-    Matched by name and cluster, and by the UUID Terraform reported when the apply's answer arrived.
-    """
-    found = catalog.find_vm(
-        vm_request.datacenter_id, vm_request.cluster_id, vm_request.vm_name, created_vm_uuid(vm_request.apply_output)
-    )
-    return found.vm, found.problem
+def _finish(vm_request: VMRequest, found: verify.Outcome) -> None:
+    """The request is done; a decommission ends its VM's claims (directory, name, address) in the same transaction."""
+    with transaction.atomic():
+        vm_request.transition(S.READY, message=found.done, **found.changes)
+        if vm_request.kind == K.DECOMMISSION:
+            VMRequest.objects.filter(pk=vm_request.vm_of_id).update(decommissioned_at=timezone.now())
+    if vm_request.kind != K.DECOMMISSION:
+        _merge(vm_request)  # after an apply whose answer was lost, the branch is still there
+    notify.to_requester(vm_request, _DONE_SUBJECTS[vm_request.kind], found.done)

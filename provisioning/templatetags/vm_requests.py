@@ -28,5 +28,8 @@ def status_tone(status: str) -> str:
 
 
 @register.simple_tag
-def status_badge(status: str) -> str:
-    return format_html('<span class="badge badge-{}">{}</span>', status_tone(status), S(status).label)
+def status_badge(status: str, kind: str = lifecycle.RequestKind.CREATE) -> str:
+    """The status as a badge, worded for the request's kind (a ready decommission reads "Decommissioned")."""
+    return format_html(
+        '<span class="badge badge-{}">{}</span>', status_tone(status), lifecycle.status_label(status, kind)
+    )

@@ -3,8 +3,9 @@
 Rules it keeps:
 - User input reaches Terraform only through the values file (`terraform.tfvars`, or `machine_inputs.tfvars` when
   Atlantis passes `-var-file`), and only as literals made by `hcl_value()`/`hcl_string()`. `providers.tf`,
-  `variables.tf` and `machine.tf` are the same for every request, with one exception: the backend block's state
-  key, which Terraform cannot take from a variable (see `provisioning.terraform.settings`).
+  `variables.tf` and `machine.tf` are the same for every request rendered with the same settings, with one
+  exception: the backend block's state key, which Terraform cannot take from a variable (see
+  `provisioning.terraform.settings`). `VMPROV_HOT_ADD` turns CPU and memory hot add on in `machine.tf`.
 - The output is byte for byte what `terraform fmt` writes (the tests run the real `terraform fmt -check`).
 - The files are complete by construction: `ensure_config_structure` finds nothing to add to them.
 """
@@ -128,7 +129,9 @@ def render(spec: MachineSpec, settings: RenderSettings | None = None) -> dict[st
     return {
         "providers.tf": render_providers(backend),
         "variables.tf": render_variables(),
-        "machine.tf": environment.get_template("machine.tf.j2").render(tfvars_file=settings.tfvars_file),
+        "machine.tf": environment.get_template("machine.tf.j2").render(
+            tfvars_file=settings.tfvars_file, hot_add=settings.hot_add
+        ),
         settings.tfvars_file: environment.get_template("tfvars.j2").render(values=literals),
     }
 

@@ -1,7 +1,8 @@
 """How vmprov renders, read from Django settings once, and what it decides: the backend block with its per-VM key.
 
 Settings: `VMPROV_TF_BACKEND` (backend type, default pg), `VMPROV_TF_BACKEND_CONFIG` (its non-secret settings, a
-dict or JSON text) and `VMPROV_TFVARS_FILE` (the values file name). `settings_problems()` lists what is wrong with
+dict or JSON text), `VMPROV_TFVARS_FILE` (the values file name) and `VMPROV_HOT_ADD` (new VMs get CPU and memory
+hot add, default true). `settings_problems()` lists what is wrong with
 them without raising, for the start-up system check; `render_settings()` builds `RenderSettings` from them once
 (a test's `override_settings` clears it through Django's `setting_changed` signal).
 
@@ -37,7 +38,7 @@ DEFAULT_BACKEND = "pg"
 DEFAULT_TFVARS_FILE = "terraform.tfvars"
 # The one values file name that Atlantis must pass with -var-file (Terraform does not load it by itself).
 MACHINE_INPUTS_TFVARS_FILE = "machine_inputs.tfvars"
-SETTING_NAMES = frozenset({"VMPROV_TF_BACKEND", "VMPROV_TF_BACKEND_CONFIG", "VMPROV_TFVARS_FILE"})
+SETTING_NAMES = frozenset({"VMPROV_TF_BACKEND", "VMPROV_TF_BACKEND_CONFIG", "VMPROV_TFVARS_FILE", "VMPROV_HOT_ADD"})
 
 # Backend type -> the attributes that must differ per VM (the first is the state key proper). For http the lock
 # URLs, when configured, must follow the state URL, or every VM would share one lock.
@@ -98,6 +99,8 @@ class RenderSettings:
     # state name; without "{state}" the value is a prefix the state name is appended to.
     backend_config: Mapping[str, Any] = field(default_factory=dict)
     tfvars_file: str = DEFAULT_TFVARS_FILE
+    # New VMs get CPU and memory hot add, so that a later resize can grow them without restarting the guest.
+    hot_add: bool = True
 
     def __post_init__(self) -> None:
         problems = _render_settings_problems(self.backend, self.backend_config, self.tfvars_file)
@@ -111,6 +114,7 @@ class RenderSettings:
             backend=_configured_backend(),
             backend_config=_configured_backend_config(),
             tfvars_file=configured_tfvars_file(),
+            hot_add=bool(getattr(django_settings, "VMPROV_HOT_ADD", True)),
         )
 
     @classmethod

@@ -13,10 +13,12 @@ import pytest
 
 from devtools.atlantis import DEFAULT_SECRET, LocalAtlantis
 from devtools.atlantis.fixtures import ANSWERS
+from devtools.atlantis.state import SimulatedProvider
 from devtools.atlantis.terraform import plan, read_tfvars
-from provisioning.delivery.steps import created_vm_uuid
+from provisioning.delivery.verify import created_vm_uuid
 from provisioning.terraform.render import render, tfvars_values
 from provisioning.terraform.settings import MACHINE_INPUTS_TFVARS_FILE, RenderSettings
+from tests.support.atlantis_vcsim import FailingCreation
 from tests.support.git_repos import directory_files, make_bare_repo, push_branch
 from tests.support.specs import dhcp_spec, hostile_spec, static_spec
 from tests.support.terraform_bin import run_terraform
@@ -441,11 +443,12 @@ def test_the_required_variable_text_is_real_terraforms(tmp_path):
 def test_apply_passes_the_values_vmprov_rendered(bare_repo, directory, spec):
     calls = []
 
-    def on_apply(path, values):
-        calls.append((path, sorted(file.name for file in path.iterdir()), values))
-        return "Apply complete! Resources: 1 added, 0 changed, 0 destroyed."
+    class Recorder(SimulatedProvider):
+        def create(self, path, values, attributes):
+            calls.append((path, sorted(file.name for file in path.iterdir()), values))
+            return super().create(path, values, attributes)
 
-    with LocalAtlantis(repo_clone_url={REPO: bare_repo}, on_apply=on_apply) as server:
+    with LocalAtlantis(repo_clone_url={REPO: bare_repo}, provider=Recorder()) as server:
         assert post(server, "/api/plan", request(directory)).status_code == 200
         assert calls == []  # a plan applies nothing
         response = post(server, "/api/apply", request(directory))
@@ -459,10 +462,8 @@ def test_apply_passes_the_values_vmprov_rendered(bare_repo, directory, spec):
 
 
 def test_a_failing_apply_is_a_project_error(bare_repo):
-    def on_apply(path, values):
-        raise RuntimeError("Error: error cloning virtual machine: datastore full")
-
-    with LocalAtlantis(repo_clone_url={REPO: bare_repo}, on_apply=on_apply) as server:
+    provider = FailingCreation("Error: error cloning virtual machine: datastore full")
+    with LocalAtlantis(repo_clone_url={REPO: bare_repo}, provider=provider) as server:
         response = post(server, "/api/apply", request())
     [project] = response.json()["ProjectResults"]
     assert (response.status_code, project["Error"], project["Command"], project["ApplySuccess"]) == (500, {}, 0, "")
@@ -472,7 +473,13 @@ def test_a_failing_apply_is_a_project_error(bare_repo):
 
 def test_apply_plans_first_and_applies_nothing_when_the_plan_fails(bare_repo):
     calls = []
-    with LocalAtlantis(repo_clone_url={REPO: bare_repo}, on_apply=lambda *args: calls.append(args)) as server:
+
+    class Recorder(SimulatedProvider):
+        def create(self, *args):
+            calls.append(args)
+            return super().create(*args)
+
+    with LocalAtlantis(repo_clone_url={REPO: bare_repo}, provider=Recorder()) as server:
         response = post(server, "/api/apply", request(NO_BACKEND_DIR))
         missing = post(server, "/api/apply", request("vms/DC0/nothere"))
     [project] = response.json()["ProjectResults"]

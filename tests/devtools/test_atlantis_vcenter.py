@@ -1,10 +1,11 @@
 """The Atlantis double's vCenter effects (devtools.atlantis.vcenter) against vcsim: a clone lands where the request
-chose, customized and powered on; a VM is resized in place and destroyed, as the vsphere provider does."""
+chose, customized and powered on; a VM is read back, resized in place (shut down first only when the provider would)
+and destroyed, as the vsphere provider does."""
 
 import pytest
 
 from devtools.atlantis.vcenter import (
-    VCenterApply,
+    VCenterProvider,
     clone_machine,
     destroy_machine,
     find_machine,
@@ -59,13 +60,12 @@ def test_a_clone_is_customized_powered_on_and_reported_as_terraform_does(vcsim_f
         static = values_for(si, "DC0_C0", vm_name="web-static", folder="F0", ipv4_address="10.20.30.40")
         static |= {"ipv4_prefix": 24, "ipv4_gateway": "10.20.30.1", "dns_servers": ["10.20.0.53"]}
         dhcp = values_for(si, "DC0_C0", vm_name="web-dhcp")
-    output = VCenterApply(vcsim.url)(None, static)
+    uuid = VCenterProvider(vcsim.url).create(None, static, {"cpu_hot_add_enabled": True})
     with session(vcsim.url) as si:
         clone_machine(si, dhcp)
         vm = find(si, vim.VirtualMachine, "web-static")
-        assert output.startswith("vsphere_virtual_machine.vm: Creating...\n")
-        assert f"vsphere_virtual_machine.vm: Creation complete after 0s [id={vm.config.uuid}]\n" in output
-        assert output.endswith("\nApply complete! Resources: 1 added, 0 changed, 0 destroyed.\n")
+        assert vm.config.uuid == uuid, "the provider's resource id is the VM's BIOS UUID"
+        assert (vm.config.cpuHotAddEnabled, vm.config.memoryHotAddEnabled) == (True, False)
         assert (vm.runtime.powerState, vm.guest.ipAddress, vm.guest.hostName) == (
             "poweredOn",
             "10.20.30.40",
@@ -124,3 +124,27 @@ def test_a_vm_is_powered_off_and_destroyed(vcsim_factory):
         assert vm not in host.vm
         with pytest.raises(LookupError, match="no VM"):
             destroy_machine(si, uuid)
+
+
+def test_the_provider_reads_resizes_in_place_and_shuts_down_only_when_it_must(vcsim_factory):
+    vcsim = vcsim_factory()
+    provider = VCenterProvider(vcsim.url)
+    with session(vcsim.url) as si:
+        values = values_for(si, "DC0_C0", num_cpus=2, memory_mb=2048)
+    hot = provider.create(None, values, {"cpu_hot_add_enabled": True, "memory_hot_add_enabled": True})
+    cold = provider.create(None, {**values, "vm_name": "cold01"}, {})
+    assert provider.read(hot) == {"num_cpus": 2, "memory": 2048, "disk[0].size": 30}
+
+    grown = {"num_cpus": 4, "memory": 3072, "annotation": "bigger", "disk": [{"size": 40}]}
+    provider.update(hot, values, grown, ["num_cpus", "memory"])
+    assert provider.restarts == [], "hot add: the guest keeps running"
+    provider.update(cold, values, grown, ["num_cpus", "memory"])
+    assert provider.restarts == [cold], "no hot add: shut down, resized, started"
+    provider.update(hot, values, {**grown, "memory": 4096}, ["memory"])
+    assert provider.restarts == [cold, hot], "a Linux guest with 3 GB must be off to go above 3 GB"
+    with session(vcsim.url) as si:
+        vm = find_machine(si, hot)
+        assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB, disk_kb(vm)) == (4, 4096, 40 * 1024 * 1024)
+        assert (vm.config.annotation, vm.runtime.powerState) == ("bigger", "poweredOn")
+    provider.delete(cold)
+    assert provider.read(cold) is None

@@ -297,15 +297,55 @@ def test_a_vm_in_a_vapp_finds_its_datacenter_and_cluster_through_its_host():
                 "host_id": "host-1",
                 "cluster_id": "domain-c1",
                 "folder_id": None,
+                "host_name": "esx1",
+                "cluster_name": "C1",
                 "uuid": "U-1",
                 "instance_uuid": "",
                 "power_state": "",
                 "num_cpus": None,
                 "memory_mb": None,
+                "cpu_hot_add_enabled": False,
+                "cpu_hot_remove_enabled": False,
+                "memory_hot_add_enabled": False,
+                "guest_hostname": "",
                 "ip_addresses": [],
+                "datastore_ids": [],
+                "datastore_names": [],
             }
         ]
     }
+
+
+def test_a_vm_record_names_its_host_cluster_and_datastores_and_carries_its_hot_add_flags():
+    index = datacenter_with_cluster(
+        Entity("Datastore", "datastore-1", {"name": "ssd%2f1"}),
+        Entity(
+            "VirtualMachine",
+            "vm-9",
+            {
+                "name": "web01",
+                "parent": "group-v1",
+                "runtime.host": "host-1",
+                "runtime.powerState": "poweredOn",
+                "config.hardware.numCPU": 2,
+                "config.hardware.memoryMB": 2048,
+                "config.cpuHotAddEnabled": True,
+                "config.memoryHotAddEnabled": True,
+                "guest.hostName": "web01.example.com",
+                # A datastore the collection did not bring is named by nothing: left out of the names.
+                "datastore": ["datastore-1", "datastore-gone"],
+            },
+        ),
+    )
+    [vm] = machines.vms(index)["datacenter-1"]
+    assert (vm["host_name"], vm["cluster_name"], vm["guest_hostname"]) == ("esx1", "C1", "web01.example.com")
+    assert (vm["num_cpus"], vm["memory_mb"], vm["power_state"]) == (2, 2048, "poweredOn")
+    assert (vm["cpu_hot_add_enabled"], vm["cpu_hot_remove_enabled"], vm["memory_hot_add_enabled"]) == (
+        True,
+        False,
+        True,
+    )
+    assert (vm["datastore_ids"], vm["datastore_names"]) == (["datastore-1", "datastore-gone"], ["ssd/1"])
 
 
 def test_guest_addresses_join_the_primary_address_and_every_nics():

@@ -1,5 +1,6 @@
 """The catalog as the rest of vmprov's one door to the inventory: only its own errors, no pyVmomi loaded to read
-it, and `find_vm`, the look-up delivery makes after refreshing a cluster."""
+it, `find_vm`, the look-up delivery makes after refreshing a cluster, and a delivered VM read by id (`vms_by_id`,
+`refresh_vm`)."""
 
 import ast
 import os
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pyVim.task import WaitForTask
 
 from devtools.ports import free_port
 from inventory import cache, catalog, tasks
@@ -153,3 +155,39 @@ def test_find_vm_in_an_unknown_datacenter_says_why_when_the_refresh_found_nothin
     found = catalog.find_vm("datacenter-404", "domain-c7", "db01")
 
     assert found == catalog.VMLookup(None, "datacenter datacenter-404 is not in the vSphere inventory")
+
+
+# --- A delivered VM: read by id, refreshed after a resize or a destroy -------------------------------------------
+
+
+@pytest.mark.django_db
+def test_vms_by_id_reads_only_those_vms_with_the_lists_freshness():
+    snapshot = sample_snapshot()
+    cache.write_snapshot(snapshot)
+    wanted = snapshot.vms["datacenter-2"][0]
+
+    listing = catalog.vms_by_id("datacenter-2", [wanted["id"], "vm-gone"])
+
+    assert listing.items == [wanted]
+    assert listing.fetched_at > 0 and listing.stale is False
+    assert catalog.vms_by_id("datacenter-2", []).items == []
+
+
+@pytest.mark.vcsim
+@pytest.mark.django_db(transaction=True)
+def test_refresh_vm_sees_a_resize_vcenter_sent_no_update_for_and_a_vm_that_is_gone(vcenter, real_redis):
+    tasks.refresh_all(RefreshTrigger.WARM_CACHE)
+    placed = vcsim_vm(vcenter, "DC0_C0_RP0_VM1")
+    with admin_session(vcenter) as si:
+        WaitForTask(find(si, vim.VirtualMachine, "DC0_C0_RP0_VM1").ReconfigVM_Task(spec=vim.vm.ConfigSpec(numCPUs=7)))
+    assert catalog.vms_by_id(placed["datacenter_id"], [placed["id"]]).items[0]["num_cpus"] != 7, "cached before"
+
+    found = catalog.refresh_vm(placed["datacenter_id"], placed["id"], "domain-c-unused")
+
+    assert (found.problem, found.vm["num_cpus"]) == ("", 7)
+    assert RefreshRun.objects.filter(trigger=RefreshTrigger.DELIVERY).get().scope == f"cluster:{placed['cluster_id']}"
+    with admin_session(vcenter) as si:
+        vm = find(si, vim.VirtualMachine, "DC0_C0_RP0_VM1")
+        WaitForTask(vm.PowerOffVM_Task())
+        WaitForTask(vm.Destroy_Task())
+    assert catalog.refresh_vm(placed["datacenter_id"], placed["id"], placed["cluster_id"]) == catalog.VMLookup(None, "")

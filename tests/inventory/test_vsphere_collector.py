@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from pyVim.task import WaitForTask
 
 from inventory import vsphere
 from inventory.snapshot import Scope, VCenterError, VCenterObjectNotFound
@@ -181,3 +182,37 @@ def test_nothing_listening_is_a_clear_error(vcenter):
     with pytest.raises(VCenterError) as raised:
         collect(vcenter, server=f"127.0.0.1:{free_port()}")
     assert "cannot reach vCenter" in str(raised.value)
+
+
+def test_vm_records_carry_what_a_vm_page_shows_and_one_vm_is_read_with_its_disks(vcenter):
+    """Host, cluster and datastore names, the guest's host name and the hot add flags come with every VM record;
+    one VM's disks (too costly to read for every VM) come from `machine_hardware`, read now."""
+    with admin_session(vcenter) as si:
+        vm = find(si, vim.VirtualMachine, "DC0_C0_RP0_VM1")
+        spec = vim.vm.ConfigSpec(cpuHotAddEnabled=True, memoryHotAddEnabled=True, numCPUs=2, memoryMB=2048)
+        WaitForTask(vm.ReconfigVM_Task(spec=spec))
+        expected = {
+            "host_name": vm.runtime.host.name,
+            "cluster_name": vm.runtime.host.parent.name,
+            "guest_hostname": vm.guest.hostName or "",
+            "datastore_names": sorted(datastore.name for datastore in vm.datastore),
+        }
+        vm_id = vm._moId
+
+    snapshot, _ = collect(vcenter)
+
+    [record] = [item for group in snapshot.vms.values() for item in group if item["id"] == vm_id]
+    assert {key: record[key] for key in expected} == expected
+    assert record["host_name"] and record["cluster_name"] == "DC0_C0" and record["datastore_names"]
+    assert (record["cpu_hot_add_enabled"], record["cpu_hot_remove_enabled"], record["memory_hot_add_enabled"]) == (
+        True,
+        False,
+        True,
+    )
+    assert (record["num_cpus"], record["memory_mb"], record["power_state"]) == (2, 2048, "poweredOn")
+    hardware = vsphere.machine_hardware(vm_id)
+    assert (hardware["num_cpus"], hardware["memory_mb"], hardware["power_state"]) == (2, 2048, "poweredOn")
+    assert (hardware["cpu_hot_add_enabled"], hardware["memory_hot_add_enabled"]) == (True, True)
+    assert hardware["disks"] and hardware["disks"][0]["size_gb"] >= 1
+    with pytest.raises(VCenterObjectNotFound):
+        vsphere.machine_hardware("vm-does-not-exist")

@@ -24,7 +24,7 @@ from provisioning.atlantis.payload import branch_name_problem, build_payload, en
 from provisioning.atlantis.transport import WRITE_TIMEOUT
 from provisioning.terraform.render import render
 from provisioning.terraform.spec import MachineSpec, TemplateDisk, TemplateSpec
-from tests.support.atlantis_vcsim import apply_in
+from tests.support.atlantis_vcsim import provider_in
 from tests.support.git_repos import directory_files, make_bare_repo, push_branch
 from tests.support.specs import dhcp_spec, static_spec
 from tests.support.vcenter_admin import admin_session, find, vim
@@ -657,7 +657,7 @@ def test_plan_and_apply_clone_the_template_in_vcsim(settings, bare_repo, vcsim_f
     )
     branch, directory = "vmprov/99-e2e-web01", "vms/DC0/e2e-web01"
     push_branch(bare_repo, branch, directory_files(directory, render(spec)))
-    with LocalAtlantis(api_secret=TOKEN, repo_clone_url={REPO: bare_repo}, on_apply=apply_in(vcsim)) as local:
+    with LocalAtlantis(api_secret=TOKEN, repo_clone_url={REPO: bare_repo}, provider=provider_in(vcsim)) as local:
         point_at(settings, local)
         planned = atlantis.plan(branch, directory)
         assert planned.succeeded and plan_counts(planned.output_text()) == (1, 0, 0), planned.message

@@ -11,6 +11,7 @@ from devtools.ports import free_port
 from provisioning.delivery import actions
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
+from tests.support.atlantis_vcsim import FailingCreation, FakeCreation
 from tests.support.delivery_world import REPO, TOKEN, client_for, drain, point_atlantis, submit
 from tests.support.vcenter_admin import admin_session, find, vim
 
@@ -164,10 +165,7 @@ def approve_and_settle(world, people) -> VMRequest:
 
 
 def test_a_failed_apply_is_reported_and_nothing_is_merged(world, people):
-    def refuse(directory, values):
-        raise RuntimeError("Error: error cloning virtual machine: datastore is full")
-
-    world.atlantis.on_apply = refuse
+    world.atlantis.provider = FailingCreation("Error: error cloning virtual machine: datastore is full")
     vm_request = approve_and_settle(world, people)
     assert vm_request.status == S.APPLY_FAILED
     # Atlantis serializes a failed Terraform run as "Error": {} : its text is only in Atlantis's log.
@@ -198,7 +196,7 @@ def test_an_apply_that_never_happened_asks_a_person_to_look(world, people):
 
 
 def test_a_vm_that_does_not_show_up_moves_to_needs_attention(world, people):
-    world.atlantis.on_apply = lambda directory, values: "Apply complete! Resources: 1 added, 0 changed, 0 destroyed.\n"
+    world.atlantis.provider = FakeCreation()
     vm_request = approve_and_settle(world, people)
     assert vm_request.status == S.NEEDS_ATTENTION
     messages = [e.message for e in vm_request.events.all()]

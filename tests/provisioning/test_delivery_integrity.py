@@ -11,6 +11,7 @@ from provisioning import delivery, gitops
 from provisioning.delivery import actions, steps
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
+from tests.support.atlantis_vcsim import HookedCreation
 from tests.support.delivery_world import client_for, drain, submit
 from tests.support.git_repos import git
 from tests.support.rows import request_fields
@@ -204,13 +205,9 @@ def test_a_branch_moved_while_atlantis_applies_goes_to_a_person(world, people, t
     vm_request = submit(world, requester)
     drain()
     vm_request = fresh(vm_request)
-    real_apply = world.atlantis.on_apply
-
-    def apply_while_somebody_pushes(directory, values):
-        intrude(world, vm_request, tmp_path)
-        return real_apply(directory, values)
-
-    world.atlantis.on_apply = apply_while_somebody_pushes
+    world.atlantis.provider = HookedCreation(
+        world.atlantis.provider, lambda values: intrude(world, vm_request, tmp_path)
+    )
     actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
     drain()
     vm_request = fresh(vm_request)
@@ -227,16 +224,17 @@ def test_a_branch_moved_and_restored_within_one_apply_is_caught_by_reading_the_v
     vm_request = submit(world, requester)
     drain()
     vm_request = fresh(vm_request)
-    real_apply = world.atlantis.on_apply
+    real_provider = world.atlantis.provider
 
-    def apply_tampered_values(directory, values):
-        head = vm_request.planned_commit
-        intrude(world, vm_request, tmp_path)  # pushed and applied ...
-        output = real_apply(directory, {**values, "num_cpus": 4, "memory_mb": 4096})
-        git("--git-dir", str(world.bare), "update-ref", f"refs/heads/{vm_request.branch}", head)  # ... and restored
-        return output
+    class TamperedCreation:
+        def create(self, directory, values, attributes):
+            head = vm_request.planned_commit
+            intrude(world, vm_request, tmp_path)  # pushed and applied ...
+            created = real_provider.create(directory, {**values, "num_cpus": 4, "memory_mb": 4096}, attributes)
+            git("--git-dir", str(world.bare), "update-ref", f"refs/heads/{vm_request.branch}", head)  # ... and restored
+            return created
 
-    world.atlantis.on_apply = apply_tampered_values
+    world.atlantis.provider = TamperedCreation()
     actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
     drain()
     vm_request = fresh(vm_request)

@@ -10,9 +10,10 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
 from provisioning import atlantis, delivery, gitops
-from provisioning.delivery import actions, reaper, steps
+from provisioning.delivery import actions, reaper, verify
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
+from tests.support.atlantis_vcsim import FakeCreation
 from tests.support.delivery_world import client_for, drain, submit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.vcsim]
@@ -116,10 +117,7 @@ def test_lost_steps_are_requeued_and_a_lost_apply_goes_to_a_person(world, people
 def test_staff_settle_a_request_that_needs_attention(world, people):
     requester, approver, staff = people
     world.atlantis.drop_next(commands=("apply",))  # applied, answer lost
-    world.atlantis.on_apply, real_apply = (
-        (lambda d, v: "Apply complete! Resources: 1 added, 0 changed, 0 destroyed.\n"),
-        world.atlantis.on_apply,
-    )
+    world.atlantis.provider, real_provider = FakeCreation(), world.atlantis.provider
     vm_request = planned(world, requester)
     actions.approve(vm_request, approver, "ok", seen_plan=vm_request.plan_digest)
     drain()
@@ -137,7 +135,7 @@ def test_staff_settle_a_request_that_needs_attention(world, people):
     assert "Look for the VM again" not in client_for(requester).get(f"/requests/{vm_request.pk}/").content.decode()
 
     # The VM turns up after all (someone finished the clone by hand): staff ask vmprov to look again.
-    real_apply(None, {**_values_of(vm_request)})
+    real_provider.create(None, _values_of(vm_request), {})
     client_for(staff).post(f"/requests/{vm_request.pk}/resolve/", {"resolution": "recheck"})
     drain()
     assert fresh(vm_request).status == S.READY
@@ -214,5 +212,5 @@ def test_the_vm_terraform_created_is_read_from_the_apply_output():
         "vsphere_virtual_machine.vm: Still creating... [10s elapsed]\n"
         "vsphere_virtual_machine.vm: Creation complete after 1m2s [id=4215E8A2-0C4E-4B5A-9D7E-0123456789AB]\n"
     )
-    assert steps.created_vm_uuid(output) == "4215e8a2-0c4e-4b5a-9d7e-0123456789ab"
-    assert steps.created_vm_uuid("No changes.") == ""
+    assert verify.created_vm_uuid(output) == "4215e8a2-0c4e-4b5a-9d7e-0123456789ab"
+    assert verify.created_vm_uuid("No changes.") == ""

@@ -237,3 +237,37 @@ def test_the_directory_holds_exactly_what_vmprov_rendered(gitops_remote):
     assert "vms/Zurich-prod/web01/evil.tf" not in tree
     assert "elsewhere.txt" in tree, "only the request's own directory is vmprov's"
     assert sorted(p.rsplit("/", 1)[1] for p in tree if p.startswith("vms/")) == sorted(files_for())
+
+
+# --- A delivered VM's directory: read from the base branch, removed after its decommission -------------------------
+
+
+def test_a_delivered_vms_directory_is_read_as_the_base_branch_holds_it(gitops_remote):
+    pushed = push()
+    gitops.merge_and_delete(pushed.branch, "merged")
+    assert gitops.base_directory_files(pushed.directory) == files_for()
+    assert gitops.base_directory_files("vms/Zurich-prod/nothere") is None
+
+
+def test_a_directory_holding_more_than_files_is_not_read(gitops_remote):
+    files = {**{f"vms/DC0/web01/{name}": content for name, content in files_for().items()}, "vms/DC0/web01/x/y": ""}
+    push_branch(gitops_remote, "hand", files)
+    git("--git-dir", str(gitops_remote), "update-ref", "refs/heads/main", "refs/heads/hand")
+    with pytest.raises(gitops.GitError, match="vms/DC0/web01/x on main is not a file"):
+        gitops.base_directory_files("vms/DC0/web01")
+
+
+def test_a_decommissioned_vms_directory_is_removed_by_a_commit_of_its_own(gitops_remote):
+    pushed = push()
+    gitops.merge_and_delete(pushed.branch, "merged")
+
+    removal = gitops.push_removal(branch=pushed.branch, directory=pushed.directory, message="remove web01")
+
+    assert removal.pushed is True
+    changed = git("--git-dir", str(gitops_remote), "show", "--name-status", "--format=%s|%an", removal.commit)
+    assert changed.splitlines()[0] == "remove web01|vmprov"
+    assert all(line.startswith("D\t") for line in changed.splitlines()[1:] if line)
+    merge = gitops.merge_and_delete(pushed.branch, "removed")
+    assert merge.merged and gitops.base_directory_files(pushed.directory) is None
+    again = gitops.push_removal(branch=pushed.branch, directory=pushed.directory, message="remove web01")
+    assert again.pushed is False and gitops.branch_head(pushed.branch) is None, "nothing left to remove"

@@ -2,22 +2,40 @@
 and workers all follow it."""
 
 import pytest
+from django.utils import timezone
 
 from provisioning import lifecycle
 from provisioning.delivery import actions
-from provisioning.lifecycle import Action, RequestStatus
+from provisioning.lifecycle import Action, RequestKind, RequestStatus
 from provisioning.models import VMRequest
 from tests.support.rows import request_fields
 
 S = RequestStatus
+K = RequestKind
 
 
-def test_every_status_has_its_moves_and_exactly_one_step():
+def test_every_status_has_its_moves_and_exactly_one_step_of_every_kind():
     assert set(lifecycle.TRANSITIONS) == set(S)
+    assert set(lifecycle.STEPS) == set(K)
     for status in S:
         assert all(target in S for target in lifecycle.TRANSITIONS[status])
-        holders = [step.name for step in lifecycle.STEPS["create"] if status in step.statuses]
-        assert len(holders) == 1, f"{status} is in steps {holders}"
+        for kind in K:
+            holders = [step.name for step in lifecycle.STEPS[kind] if status in step.statuses]
+            assert len(holders) == 1, f"{status} is in {kind} steps {holders}"
+
+
+def test_each_kind_reads_the_statuses_its_own_way():
+    assert lifecycle.status_label(S.READY, K.CREATE) == "Ready"
+    assert lifecycle.status_label(S.READY, K.CHANGE) == "Done: vCenter shows the new size"
+    assert lifecycle.status_label(S.READY, K.DECOMMISSION) == "Decommissioned"
+    assert lifecycle.status_label(S.PLANNED, K.CHANGE) == S.PLANNED.label
+    labels = [item.step.label for item in lifecycle.progress(S.APPLIED, K.DECOMMISSION)]
+    assert labels[-2:] == ["Destroyed", "Directory removed"]
+
+
+def test_a_decommission_always_waits_for_a_person():
+    assert lifecycle.needs_person(K.DECOMMISSION)
+    assert not lifecycle.needs_person(K.CREATE) and not lifecycle.needs_person(K.CHANGE)
 
 
 def test_where_a_broken_step_sends_a_request_is_a_legal_move():
@@ -130,3 +148,27 @@ def test_the_page_offers_exactly_the_allowed_actions(client, people, rows):
     client.force_login(requester)
     page = client.get(f"/requests/{vm_request.pk}/").content.decode()
     assert 'value="approve"' not in page and "Cancel this request" in page
+
+
+@pytest.mark.django_db
+def test_who_may_ask_a_delivered_vm_for_a_change_or_its_decommission(people, rows, django_user_model):
+    requester, approver, staff = people
+    vm = rows(S.READY)
+    for action in (Action.CHANGE, Action.DECOMMISSION):
+        assert lifecycle.refusal(action, requester, vm) is None
+        assert lifecycle.refusal(action, staff, vm) is None
+        assert "Only the VM's requester (or staff)" in lifecycle.refusal(action, approver, vm)
+        assert "Only a delivered VM" in lifecycle.refusal(action, requester, rows(S.PLANNED, name=f"x-{action}"))
+    assert lifecycle.allowed_actions(requester, vm) == {Action.CHANGE, Action.DECOMMISSION}
+
+    change = VMRequest.objects.create(
+        **request_fields(requester, vm_name=vm.vm_name, kind=K.CHANGE, vm_of=vm, status=S.PLANNED)
+    )
+    assert f"Request #{change.pk} (a change, planned, waiting for approval) is still open" in lifecycle.refusal(
+        Action.DECOMMISSION, requester, vm
+    )
+    assert lifecycle.allowed_actions(requester, change) == {Action.CANCEL}, "a change is no VM to change"
+    VMRequest.objects.filter(pk=change.pk).update(status=S.READY)
+    VMRequest.objects.filter(pk=vm.pk).update(decommissioned_at=timezone.now())
+    vm.refresh_from_db()
+    assert "is decommissioned" in lifecycle.refusal(Action.CHANGE, requester, vm)

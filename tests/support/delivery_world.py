@@ -13,7 +13,7 @@ from devtools.atlantis import LocalAtlantis
 from inventory import catalog, tasks
 from inventory.choices import RefreshTrigger
 from provisioning.models import VMRequest
-from tests.support.atlantis_vcsim import apply_in
+from tests.support.atlantis_vcsim import provider_in
 
 REPO = "acme/vms"
 TOKEN = "atlantis-api-secret-for-tests"
@@ -69,7 +69,7 @@ def make_world(settings, vcsim, bare) -> World:
     atlantis = LocalAtlantis(
         api_secret=TOKEN,
         repo_clone_url={REPO: bare},
-        on_apply=apply_in(vcsim),
+        provider=provider_in(vcsim),
     ).start()
     point_atlantis(settings, atlantis)
     tasks.refresh_all(RefreshTrigger.WARM_CACHE)

@@ -68,3 +68,23 @@ def push_branch(
 def directory_files(directory: str, files: Mapping[str, str]) -> dict[str, str]:
     """`files` (name -> content) placed under `directory` of the repository."""
     return {f"{directory}/{name}": content for name, content in files.items()}
+
+
+def commit_on(bare: Path, branch: str, files: Mapping[str, str], message: str = "edited by hand") -> str:
+    """Commit `files` (repository path -> content) on the existing `branch` and push it, as a person would."""
+    with tempfile.TemporaryDirectory(prefix="vmprov-edit-") as work:
+        git("clone", "--quiet", "--branch", branch, str(bare), work)
+        for name, content in files.items():
+            (Path(work) / name).write_text(content, encoding="utf-8")
+        git("add", "--all", cwd=work)
+        git("commit", "--quiet", "-m", message, cwd=work)
+        git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+        return git("rev-parse", "HEAD", cwd=work)
+
+
+def read_on(bare: Path, branch: str, path: str) -> str | None:
+    """A file's content on a branch of the bare repository (None when it is not there)."""
+    try:
+        return git("--git-dir", str(bare), "show", f"{branch}:{path}") + "\n"
+    except RuntimeError:
+        return None

@@ -12,6 +12,11 @@ resource "vsphere_virtual_machine" "vm" {
   scsi_type = var.scsi_type
   firmware  = var.firmware
 
+  # On from the start: a later resize then adds CPUs and memory without restarting the guest. (Turning them on
+  # for an existing VM restarts it, which is why a change never re-renders this file.)
+  cpu_hot_add_enabled    = true
+  memory_hot_add_enabled = true
+
   network_interface {
     network_id   = var.network_id
     adapter_type = var.network_adapter_type
