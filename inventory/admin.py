@@ -55,14 +55,15 @@ class RefreshRunAdmin(admin.ModelAdmin):
                 }
                 for summary in cache.overview()
             ]
-            cache_error = None
+            watchers, cache_error = watcher_rows(now), None
         except cache.CacheUnavailable as error:
-            scopes, cache_error = [], str(error)
+            scopes, watchers, cache_error = [], [], str(error)
         context = {
             **self.admin_site.each_context(request),
             "title": "Inventory cache",
             "opts": self.model._meta,
             "scopes": scopes,
+            "watchers": watchers,
             "cache_error": cache_error,
             "runs": RefreshRun.objects.all()[:25],
         }
@@ -83,6 +84,23 @@ class RefreshRunAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context=None):
         extra_context = {**(extra_context or {}), "cache_url": reverse("admin:inventory_refreshrun_cache")}
         return super().changelist_view(request, extra_context)
+
+
+def watcher_rows(now: float) -> list[dict]:
+    """Each watcher replica's status (cache.replica_statuses) with its times as ages, for the admin's partial."""
+
+    def age(at: float | None) -> int | None:
+        return round(now - at) if at else None
+
+    return [
+        {
+            **status,
+            "heard_age": age(status.get("heard_at")),
+            "update_age": age(status.get("last_update_at")),
+            "reconciled_age": age(status.get("reconciled_at")),
+        }
+        for status in cache.replica_statuses()
+    ]
 
 
 def _refresh_scope_of(key: str) -> str:

@@ -55,6 +55,7 @@ class WatchOptions:
     reconcile_seconds: float = 24 * 3600.0  # a full reload this often
     backoff_max: float = 60.0  # the longest pause between reconnection attempts
     page_size: int = 500  # maxObjectUpdates
+    live_margin: float = cache.LIVE_MARGIN_SECONDS  # how long the live marker outlives a wait's longest answer
 
     @classmethod
     def from_settings(cls) -> WatchOptions:
@@ -69,7 +70,7 @@ class WatchOptions:
     @property
     def live_seconds(self) -> float:
         """How long the live marker outlives the last answer from vCenter."""
-        return self.max_wait + cache.LIVE_MARGIN_SECONDS
+        return self.max_wait + self.live_margin
 
 
 @dataclass
