@@ -132,14 +132,14 @@ class Mirror:
 
     # --- Changes ---------------------------------------------------------------------------------
 
-    def apply(self, changes: Iterable[ObjectChange]) -> Touched:
-        """Apply changes in order; returns what they touched."""
+    def apply(self, changes: Iterable[ObjectChange], *, track: bool = True) -> Touched:
+        """Apply changes in order; returns what they touched (nothing without `track`: a reload renders it all)."""
         touched = Touched()
         for change in changes:
             before = self.index.get(change.id)
-            moving = before is not None and change.op == MODIFY and "parent" in change.names
+            moving = track and before is not None and change.op == MODIFY and "parent" in change.names
             datacenter_before = self.index.datacenter_of(before) if moving else None
-            if before is not None:
+            if track and before is not None:
                 self._touch(before, change, touched)
             if change.op == LEAVE:
                 if before is not None:
@@ -151,7 +151,8 @@ class Mirror:
             for name in change.removed:
                 entity.props.pop(name, None)
             self._put(entity)
-            self._touch(entity, change, touched)
+            if track:
+                self._touch(entity, change, touched)
             if moving and entity.kind != "VirtualMachine" and self.index.datacenter_of(entity) != datacenter_before:
                 touched.everything = True
         return touched

@@ -183,8 +183,8 @@ class VCenterConnection:
         return UpdateFeed.open(self.session)
 
     @property
-    def soap_calls(self) -> int:
-        return self.session.counter.calls
+    def soap_calls_by_method(self) -> dict[str, int]:
+        return self.session.counter.by_method
 
 
 @contextmanager

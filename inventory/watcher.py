@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
@@ -93,6 +94,7 @@ class ReplicaStatus:
     reconcile_seconds: float | None = None
     objects: int = 0
     soap_calls: int = 0
+    soap_calls_by_method: dict[str, int] = field(default_factory=dict)
     memory_mb: float = 0.0
     error: str = ""
     updated_at: float = 0.0
@@ -164,7 +166,7 @@ class Watcher:
         self.reload_due = 0.0
         self.reload_asked = False
         self.live_since: float | None = None
-        self._earlier_calls = 0
+        self._earlier_calls: Counter[str] = Counter()  # SOAP calls of the sessions before the current one
 
     # --- Leading or standing by ------------------------------------------------------------------
 
@@ -252,7 +254,7 @@ class Watcher:
                 if stop.is_set():
                     feed.close()
             finally:
-                self._earlier_calls += connection.soap_calls
+                self._earlier_calls.update(connection.soap_calls_by_method)
                 self.status.connected = self.status.live = False
 
     def _reload(self, connection: VCenterConnection, token: str) -> UpdateFeed:
@@ -266,7 +268,7 @@ class Watcher:
             batch = feed.wait(version, self.options.max_wait, self.options.page_size)
             if batch is None:
                 break
-            self._apply_to(mirror, feed, batch.changes)
+            self._apply_to(mirror, feed, batch.changes, track=False)
             version = batch.version
             if not batch.truncated:
                 break
@@ -281,6 +283,7 @@ class Watcher:
         self.status.reconciled_at = time.time()
         self.status.reconcile_seconds = round(time.monotonic() - started, 3)
         self.status.error = ""
+        self._report(connection)
         logger.info(
             "inventory watcher reloaded %d objects in %.2f s (version %s)",
             len(mirror),
@@ -304,11 +307,11 @@ class Watcher:
         self.status.version = version
         return changes
 
-    def _apply_to(self, mirror: Mirror, feed: UpdateFeed, changes: list[ObjectChange]) -> Touched:
-        touched = mirror.apply(changes)
+    def _apply_to(self, mirror: Mirror, feed: UpdateFeed, changes: list[ObjectChange], track: bool = True) -> Touched:
+        touched = mirror.apply(changes, track=track)
         unreadable = [change for change in changes if change.refetch]
         if unreadable:
-            touched = touched | mirror.apply(feed.read_objects(unreadable))
+            touched = touched | mirror.apply(feed.read_objects(unreadable), track=track)
         return touched
 
     def _read_template_details(self, mirror: Mirror, feed: UpdateFeed, template_ids: list[str]) -> None:
@@ -363,8 +366,13 @@ class Watcher:
                 self.reload_asked = True
         except cache.CacheUnavailable as error:
             self.status.error = str(error)
+        self._report(connection)
+
+    def _report(self, connection: VCenterConnection) -> None:
         self.status.live = not self.unwritten
-        self.status.soap_calls = self._earlier_calls + connection.soap_calls
+        calls = self._earlier_calls + Counter(connection.soap_calls_by_method)
+        self.status.soap_calls = sum(calls.values())
+        self.status.soap_calls_by_method = dict(sorted(calls.items()))
         self._publish_status()
 
     def _drop_live(self, token: str) -> None:

@@ -144,7 +144,7 @@ class ScriptedVCenter:
         self.feeds = list(feeds)
         self.opened: list[ScriptedFeed] = []
         self.stop = threading.Event()
-        self.soap_calls = 0
+        self.soap_calls_by_method: dict[str, int] = {}
         for feed in self.feeds:
             feed.stop = self.stop
 
