@@ -163,12 +163,14 @@ class Mirror:
         if vm is not None:
             vm.props.update(props)
 
-    def templates_without_details(self) -> list[str]:
-        """Templates whose devices have not been read yet."""
+    def templates_without_details(self, among: Iterable[str] | None = None) -> list[str]:
+        """Templates (of the VM ids `among`, or all) whose devices have not been read yet."""
         return [
             vm_id
-            for vm_id in self._ids("VirtualMachine")
-            if (vm := self.index.get(vm_id)).props.get("config.template") and TEMPLATE_DETAIL not in vm.props
+            for vm_id in (self._ids("VirtualMachine") if among is None else among)
+            if (vm := self.index.get(vm_id)) is not None
+            and vm.props.get("config.template")
+            and TEMPLATE_DETAIL not in vm.props
         ]
 
     def _put(self, entity: Entity) -> None:

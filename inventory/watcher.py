@@ -205,12 +205,16 @@ class Watcher:
             while not (stop.is_set() or keeper.lost.is_set()):
                 try:
                     self._follow(token, stop, keeper.lost, backoff)
+                except cache.Fenced:
+                    raise
                 except (VCenterError, cache.CacheUnavailable) as error:
-                    self.status.reconnects += 1
-                    self.status.error = str(error)
-                    self._drop_live(token)
-                    pause = backoff.next()
+                    pause = self._lost(token, backoff, error)
                     logger.warning("inventory watcher lost vCenter or Redis (%s); again in %.1f s", error, pause)
+                    if stop.wait(pause):
+                        break
+                except Exception as error:  # a bug must not end the watcher: readers would fall back for good
+                    pause = self._lost(token, backoff, error)
+                    logger.exception("inventory watcher failed unexpectedly; reloading in %.1f s", pause)
                     if stop.wait(pause):
                         break
         except cache.Fenced as error:
@@ -224,6 +228,13 @@ class Watcher:
             except cache.CacheUnavailable as error:
                 logger.warning("could not release the watcher lease (it expires on its own): %s", error)
 
+    def _lost(self, token: str, backoff: Backoff, error: Exception) -> float:
+        """Note a broken session and drop the live marker (readers fall back); returns the pause before the next."""
+        self.status.reconnects += 1
+        self.status.error = f"{type(error).__name__}: {error}" if not isinstance(error, VCenterError) else str(error)
+        self._drop_live(token)
+        return backoff.next()
+
     # --- Following vCenter -----------------------------------------------------------------------
 
     def _follow(self, token: str, stop: threading.Event, lost: threading.Event, backoff: Backoff) -> None:
@@ -235,6 +246,7 @@ class Watcher:
             try:
                 while not (stop.is_set() or lost.is_set()):
                     if self.reload_asked or time.monotonic() >= self.reload_due:
+                        self._keep_live_through_reload(token)
                         feed.close()
                         feed = self._reload(connection, token)
                     try:
@@ -321,8 +333,7 @@ class Watcher:
 
     def _apply(self, feed: UpdateFeed, changes: list[ObjectChange], token: str, heard: float) -> None:
         touched = self._apply_to(self.mirror, feed, changes)
-        new_templates = self.mirror.templates_without_details()
-        self._read_template_details(self.mirror, feed, [i for i in new_templates if i in touched.machines])
+        self._read_template_details(self.mirror, feed, self.mirror.templates_without_details(touched.machines))
         self.status.objects = len(self.mirror)
         if not touched or self.unwritten:
             return  # nothing the cache shows changed; or the whole rewrite to come carries it
@@ -374,6 +385,14 @@ class Watcher:
         self.status.soap_calls = sum(calls.values())
         self.status.soap_calls_by_method = dict(sorted(calls.items()))
         self._publish_status()
+
+    def _keep_live_through_reload(self, token: str) -> None:
+        """A reload of a healthy session takes about as long as the last one did: the lists stay what they were
+        until it replaces them, so the live marker is made to last that long (twice, to be safe)."""
+        if not self.unwritten:
+            extra = 2 * (self.status.reconcile_seconds or 0)
+            with contextlib.suppress(cache.CacheUnavailable):
+                cache.heartbeat(token, self._live_marker(), self.options.live_seconds + extra)
 
     def _drop_live(self, token: str) -> None:
         with contextlib.suppress(cache.CacheUnavailable):  # the marker expires on its own

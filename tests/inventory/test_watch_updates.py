@@ -5,6 +5,8 @@ vcsim never truncates, never raises InvalidCollectorVersion and reports whole ob
 tested here, against the fake Redis; tests/inventory/test_watch_vcsim.py runs the watcher against vcsim.
 """
 
+import time
+
 import pytest
 from django_redis import get_redis_connection
 from pyVmomi import vmodl
@@ -235,3 +237,33 @@ def test_a_stopped_watcher_gives_its_lease_and_live_marker_up():
     assert cache.lease_holder() is None and cache.watcher_live() is None
     assert [status["replica"] for status in cache.replica_statuses()] == ["first"]
     assert cache.replica_statuses()[0]["leader"] is False
+
+
+def test_a_full_reload_comes_when_asked_and_when_due():
+    first = ScriptedFeed(small_inventory("1", vm_update("vm-1", "web01", "host-10")), None)
+    first.before_answer = lambda version: version == "1" and cache.request_resync()
+    asked = ScriptedFeed(small_inventory("1", vm_update("vm-2", "web02", "host-10")), None)
+    due = ScriptedFeed(small_inventory("1", vm_update("vm-3", "web03", "host-10")))
+    vcenter = ScriptedVCenter(first, asked, due)
+    options = WatchOptions(max_wait=1, lease_seconds=30, backoff_max=0.01, reconcile_seconds=0.5)
+    watcher = Watcher(options=options, replica="test", connect_vcenter=vcenter)
+    asked.before_answer = lambda version: version == "1" and time.sleep(0.6)  # then the periodic reload is due
+
+    watcher.run(vcenter.stop)
+
+    assert vcenter.opened == [first, asked, due] and first.closed and asked.closed
+    assert vm_names() == {"vm-3": "web03"}
+    events = [event["type"] for _, event in cache.read_events("0-0", 0.1)]
+    assert events == ["resync", "resync", "resync"]
+
+
+def test_an_unexpected_error_is_reported_and_followed_by_a_reload(caplog):
+    broken = ScriptedFeed(small_inventory("1", vm_update("vm-1", "web01", "host-10")), KeyError("a bug"))
+    again = ScriptedFeed(small_inventory("1", vm_update("vm-1", "web01-again", "host-10")))
+
+    watcher, vcenter = run(broken, again)
+
+    assert vcenter.opened == [broken, again]
+    assert watcher.status.reconnects == 1 and watcher.status.error == "", "cleared by the reload that followed"
+    assert "failed unexpectedly" in caplog.text and "KeyError: 'a bug'" in caplog.text
+    assert vm_names() == {"vm-1": "web01-again"}
