@@ -675,8 +675,7 @@ class KeyChange:
 
 def list_change(key: str, items: list[dict], meta: dict) -> KeyChange:
     """A whole list, as its hash holds it."""
-    fields = _hash_fields(items, meta)
-    return KeyChange(key, fields, meta=json.loads(fields.pop(META)))
+    return KeyChange(key, {item["id"]: _encode(item) for item in items}, meta=meta)
 
 
 def resources_change(cluster_id: str, resources: dict, meta: dict) -> KeyChange:

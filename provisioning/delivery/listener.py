@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from inventory import catalog
 from provisioning.delivery.queue import enqueue
@@ -39,7 +39,13 @@ def listen(stop: threading.Event, wait: float = 5.0) -> None:
             continue
         if changes:
             close_old_connections()
-            wake(changes)
+            try:
+                wake(changes)
+            except DatabaseError as error:  # those requests are still checked on schedule
+                logger.warning(
+                    "could not look for the requests these VMs may be (again in %s s): %s", RETRY_SECONDS, error
+                )
+                stop.wait(RETRY_SECONDS)
 
 
 def wake(changes: list[catalog.InventoryChange]) -> list[int]:
