@@ -170,3 +170,31 @@ def test_the_admin_cache_page_shows_the_watcher(vcenter, real_redis, api):
 
     stopped = api.get("/admin/inventory/refreshrun/cache/").content.decode()
     assert "standby" in stopped and "not connected" in stopped
+
+
+def test_new_and_removed_folders_and_a_renamed_cluster_reach_the_api_within_seconds(vcenter, real_redis, api):
+    # (A new resource pool would too on a real vCenter; govmomi 0.24's CreateResourcePool registers the pool before
+    # listing it under its parent, so vcsim's ContainerView never reports it: it shows at the next reload.)
+    with watching():
+        datacenter_id = first_datacenter(api)
+        cluster = api.get(f"/api/vsphere/hierarchical/datacenters/{datacenter_id}/clusters").json()["clusters"][0]
+        resources_path = f"/api/vsphere/hierarchical/clusters/{cluster['id']}/resources"
+        folders_path = f"/api/vsphere/hierarchical/datacenters/{datacenter_id}/folders"
+        with admin_session(vcenter) as si:
+            datacenter = find(si, vim.Datacenter, api.get("/api/vsphere/datacenters").json()["datacenters"][0]["name"])
+            folder = datacenter.vmFolder.CreateFolder("apps / prod")
+            wait_until(
+                lambda: "apps %2f prod" in {f["path"] for f in api.get(folders_path).json()["folders"]},
+                2,
+                "the new folder",
+            )
+            WaitForTask(folder.Destroy_Task())
+            wait_until(
+                lambda: "apps %2f prod" not in {f["path"] for f in api.get(folders_path).json()["folders"]},
+                2,
+                "the removed folder",
+            )
+            rename(si, vim.ClusterComputeResource, cluster["name"], "renamed cluster")
+            wait_until(lambda: api.get(resources_path).json()["cluster"]["name"] == "renamed cluster", 2, "rename")
+        clusters = api.get(f"/api/vsphere/hierarchical/datacenters/{datacenter_id}/clusters").json()["clusters"]
+    assert "renamed cluster" in {c["name"] for c in clusters}
