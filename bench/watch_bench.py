@@ -351,7 +351,10 @@ def measure_first_load(size: str, args: argparse.Namespace) -> FirstLoad:
         say(f"   vcsim started in {vcsim_start:.0f} s; starting the watcher")
         parts.start_watcher(own, args.max_wait)
         to_live = parts.wait_live(args.load_timeout)
-        status = parts.watcher_status()
+        status = parts.next_status(time.time())
+        for line in (parts.workdir / "watcher.log").read_text().splitlines():
+            if " WARNING " in line or " ERROR " in line:
+                say(f"   watcher log: {line}")
         memory = memory_kb(parts.watcher.pid)
         stop_process(parts.watcher)  # the comparison runs alone
         collected = run_vmprov(parts.vcsim)
@@ -383,6 +386,27 @@ def report(latencies: list[Latencies], idle: dict, loads: list[FirstLoad], args:
         f"SUMMARY   (vCenter = vcsim from Debian's govmomi 0.24, {args.delay} ms per SOAP call; {os.cpu_count()} cores)"
     )
     say("=" * 100)
+    if latencies:
+        report_latency(latencies, idle, args)
+    if loads:
+        say("\nFirst load (watcher process start -> everything in Redis and live; collect: one full collection)")
+        header = (
+            f"{'size':<8}{'objects':>9}{'to live s':>11}{'reload s':>10}{'collect s':>11}{'RSS MB':>8}{'peak MB':>9}"
+            "   SOAP calls"
+        )
+        say(header)
+        say("-" * len(header))
+        for load in loads:
+            say(
+                f"{load.size:<8}{load.objects:>9}{load.to_live:>11.1f}{load.reload_seconds:>10.1f}"
+                f"{load.collect_seconds:>11.1f}{load.memory['VmRSS'] / 1024:>8.0f}{load.memory['VmHWM'] / 1024:>9.0f}"
+                f"   {load.soap_calls}"
+            )
+    say(f"\nCommand: {shlex.join(sys.orig_argv)}   (in {Path.cwd()})")
+    say(f"Total time: {time.monotonic() - began:.0f} s")
+
+
+def report_latency(latencies: list[Latencies], idle: dict, args: argparse.Namespace) -> None:
     say(
         f"\nLatency, change in vcsim -> the API shows it ({args.latency_size} inventory, API read every {args.poll} ms)"
     )
@@ -399,20 +423,6 @@ def report(latencies: list[Latencies], idle: dict, loads: list[FirstLoad], args:
         f"calls in {idle['seconds']:.0f} s = {idle['per_hour']:.0f} per hour, by method {idle['by_method']}; "
         f"watcher memory {idle['memory']['VmRSS'] / 1024:.0f} MB (peak {idle['memory']['VmHWM'] / 1024:.0f} MB)"
     )
-    if loads:
-        say("\nFirst load (watcher process start -> everything in Redis and live)")
-        header = (
-            f"{'size':<8}{'objects':>9}{'to live s':>11}{'reload s':>10}{'collect s':>11}{'RSS MB':>8}{'peak MB':>9}"
-            "   SOAP calls"
-        )
-        say(header)
-        say("-" * len(header))
-        for load in loads:
-            say(
-                f"{load.size:<8}{load.objects:>9}{load.to_live:>11.1f}{load.reload_seconds:>10.1f}"
-                f"{load.collect_seconds:>11.1f}{load.memory['VmRSS'] / 1024:>8.0f}{load.memory['VmHWM'] / 1024:>9.0f}"
-                f"   {load.soap_calls}"
-            )
     worst = max(latencies, key=lambda item: item.p95)
     waits = idle["by_method"].get("WaitForUpdatesEx", 0)
     say("\nTargets")
@@ -424,8 +434,6 @@ def report(latencies: list[Latencies], idle: dict, loads: list[FirstLoad], args:
         f"  [{'PASS' if waits == idle['calls'] else 'MISS'}] at idle, the waits alone: {waits} WaitForUpdatesEx of "
         f"{idle['calls']} calls"
     )
-    say(f"\nCommand: {shlex.join(sys.orig_argv)}   (in {Path.cwd()})")
-    say(f"Total time: {time.monotonic() - began:.0f} s")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -439,6 +447,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency-size", choices=sorted(SIZES), default="small", help="inventory for part 1")
     parser.add_argument("--sizes", default=None, help="first-load sizes, comma-separated (default large,huge)")
     parser.add_argument("--load-timeout", type=float, default=1800, help="seconds a first load may take")
+    parser.add_argument("--no-latency", action="store_true", help="first loads only (parts 1 and 2 skipped)")
     args = parser.parse_args(argv)
     if args.changes is None:
         args.changes = 5 if args.quick else 20
@@ -455,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"vmprov watcher benchmark{' (--quick)' if args.quick else ''}; building vcsim…")
     build_vcsim()
     with sigterm_as_exit(), contextlib.ExitStack() as stack:
-        latencies, idle = measure_latency(stack, args)
+        latencies, idle = ([], {}) if args.no_latency else measure_latency(stack, args)
         stack.close()  # part 1's processes stop before the first loads are timed
         loads = [measure_first_load(size, args) for size in filter(None, args.sizes.split(","))]
     report(latencies, idle, loads, args, began)

@@ -118,12 +118,14 @@ class Backoff:
 
 
 class LeaseKeeper(threading.Thread):
-    """Renews the leader's lease every third of its length; sets `lost` once it is no longer ours."""
+    """Renews the leader's lease every third of its length, and says the replica's status again (a reload of a
+    large inventory outlasts the status's expiry); sets `lost` once the lease is no longer ours."""
 
-    def __init__(self, token: str, seconds: float) -> None:
+    def __init__(self, token: str, seconds: float, publish_status: Callable[[], None]) -> None:
         super().__init__(name="inventory-lease-keeper", daemon=True)
         self.token = token
         self.seconds = seconds
+        self.publish_status = publish_status
         self.lost = threading.Event()
         self._done = threading.Event()
 
@@ -136,6 +138,7 @@ class LeaseKeeper(threading.Thread):
                     return
             except cache.CacheUnavailable as error:  # tried again next time; the lease may expire meanwhile
                 logger.warning("could not renew the watcher lease: %s", error)
+            self.publish_status()
 
     def stop(self) -> None:
         self._done.set()
@@ -198,7 +201,7 @@ class Watcher:
         return token
 
     def _lead(self, token: str, stop: threading.Event) -> None:
-        keeper = LeaseKeeper(token, self.options.lease_seconds)
+        keeper = LeaseKeeper(token, self.options.lease_seconds, self._publish_status)
         keeper.start()
         backoff = Backoff(self.options.backoff_max)
         try:
