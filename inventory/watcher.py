@@ -380,10 +380,12 @@ class Watcher:
                 self.reload_asked = True
         except cache.CacheUnavailable as error:
             self.status.error = str(error)
-        self._report(connection)
+            self._report(connection, live=False)
+        else:
+            self._report(connection)
 
-    def _report(self, connection: VCenterConnection) -> None:
-        self.status.live = not self.unwritten
+    def _report(self, connection: VCenterConnection, live: bool = True) -> None:
+        self.status.live = live and not self.unwritten
         calls = self._earlier_calls + Counter(connection.soap_calls_by_method)
         self.status.soap_calls = sum(calls.values())
         self.status.soap_calls_by_method = dict(sorted(calls.items()))
