@@ -77,9 +77,9 @@ class RefreshRunAdmin(admin.ModelAdmin):
     def cache_view(self, request: HttpRequest) -> HttpResponse:
         _require_refresh_permission(request)
         try:
-            scopes, cache_error = cached_scopes(), None
+            scopes, watchers, cache_error = cached_scopes(), watcher_rows(time.time()), None
         except cache.CacheUnavailable as error:
-            scopes, cache_error = [], str(error)
+            scopes, watchers, cache_error = [], [], str(error)
         busy = any(scope.state for scope in scopes)
         version = hashlib.sha256(repr([(s.label, s.state, s.age) for s in scopes]).encode()).hexdigest()[:16]
         context = {
@@ -87,6 +87,7 @@ class RefreshRunAdmin(admin.ModelAdmin):
             "title": "Inventory cache",
             "opts": self.model._meta,
             "scopes": scopes,
+            "watchers": watchers,
             "cache_error": cache_error,
             "runs": RefreshRun.objects.all()[:25],
             # While a refresh waits or runs, the page follows it; the answer is 204 while nothing changed.
@@ -174,6 +175,23 @@ def _scope_name(scope: Scope, names: dict[str, str]) -> str:
         return "Everything"
     kind = "Datacenter" if scope.kind == Scope.DATACENTER else "Cluster"
     return f"{kind} {names.get(scope.id, scope.id)}"
+
+
+def watcher_rows(now: float) -> list[dict]:
+    """Each watcher replica's status (cache.replica_statuses) with its times as ages, for the admin's partial."""
+
+    def age(at: float | None) -> int | None:
+        return round(now - at) if at else None
+
+    return [
+        {
+            **status,
+            "heard_age": age(status.get("heard_at")),
+            "update_age": age(status.get("last_update_at")),
+            "reconciled_age": age(status.get("reconciled_at")),
+        }
+        for status in cache.replica_statuses()
+    ]
 
 
 def _refresh_scope_of(key: str) -> Scope:

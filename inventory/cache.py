@@ -16,6 +16,35 @@ all of them over the live keys in one MULTI/EXEC: readers see the old scope or
 the new one, never a mix. Values are JSON, never pickle: whoever can write to
 Redis must not be able to run code here.
 
+While a watcher is live (see below) a refresh's swap is refused (`WatcherLive`):
+the watcher's lists are newer than any collection that started before it.
+
+The watcher (inventory.watcher) keeps the same lists current from vCenter's
+updates, and these keys of its own:
+
+    watcher:fence                     a counter: INCR at every new lease, so no two leases share a token
+    watcher:lease                     the leading replica's token "<n>:<replica id>", expiring after
+                                      INVENTORY_WATCH_LEASE_SECONDS unless renewed; every watcher write is a
+                                      Lua script that first compares it with the writer's token (fencing):
+                                      a replica that lost the lease cannot write, even one paused for minutes
+    watcher:live                      JSON {replica, since, last_update_at, heard_at}, present while the leader
+                                      applies vCenter's updates; it expires INVENTORY_WATCH_WAIT_SECONDS + 10 s
+                                      after the leader last heard from vCenter. Readers fetch it with each list
+                                      (one round trip): while it is present nobody else collects.
+    watcher:replica:<replica id>      JSON status of one replica (leader or standby), expiring after a minute
+    watcher:resync                    "1": someone asked the leader for a full reload from vCenter
+    events                            a stream (about the last 1,000 entries), one field `event`, JSON:
+                                      {"type": "vm", "id", "name", "datacenter_id", "cluster_id", "uuid"} when
+                                      a VM entered or changed name, UUID or placement; {"type": "resync"} after
+                                      a full reload. Written in the same script as the lists, so a reader who
+                                      sees an event finds the cache already holding it.
+
+A watcher write changes a list whole (DEL + HSET) or some of its objects
+(HSET/HDEL), renews the key's TTL and clears its `_error`, all in one script:
+a reader sees a list before or after, never half. A partial change to a key
+that is not there (Redis restarted, the key expired) writes nothing and names
+the key, and the watcher rewrites everything from its mirror.
+
 Every call goes through a circuit breaker: after one connection error or timeout,
 calls fail at once with `CacheUnavailable` for a few seconds instead of each
 waiting for its own socket timeout.
@@ -31,6 +60,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +80,14 @@ RESOURCE_KINDS = {"pool": "resource_pools", "datastore": "datastores", "network"
 
 class CacheUnavailable(Exception):
     """Redis cannot be reached; the message is for people."""
+
+
+class WatcherLive(Exception):
+    """A refresh's write was refused: a watcher keeps the cache live, with newer data than the refresh collected."""
+
+
+class Fenced(Exception):
+    """A watcher write was refused: the writer's lease is no longer the current one."""
 
 
 # --- Keys --------------------------------------------------------------------------------------
@@ -74,6 +112,19 @@ def _lock_key(scope: Scope) -> str:
 
 def _pending_key(scope: Scope) -> str:
     return f"{PREFIX}pending:{scope.label}"
+
+
+def watcher_key(name: str) -> str:
+    assert name in {"fence", "lease", "live", "resync"}
+    return f"{PREFIX}watcher:{name}"
+
+
+def replica_key(replica: str) -> str:
+    return f"{PREFIX}watcher:replica:{replica}"
+
+
+def events_key() -> str:
+    return f"{PREFIX}events"
 
 
 def ttl_for(key: str) -> int:
@@ -138,6 +189,7 @@ class CachedHash:
     items: dict[str, dict]
     meta: dict[str, Any]
     error: dict[str, Any] | None
+    live: dict[str, Any] | None = None  # the watcher's live marker, when a watcher keeps the cache current
 
     @property
     def fetched_at(self) -> float:
@@ -148,15 +200,25 @@ class CachedHash:
 
 
 def read_hash(key: str) -> CachedHash | None:
-    """One hash with its freshness; None when it is not cached."""
+    """One hash with its freshness, and whether a watcher keeps it live (same round trip); None when not cached."""
     with breaker.guard():
-        raw = _client().hgetall(key)
+        pipe = _client().pipeline(transaction=False)
+        pipe.hgetall(key)
+        pipe.get(watcher_key("live"))
+        raw, live = pipe.execute()
     if not raw:
         return None
     fields = {k.decode(): json.loads(v) for k, v in raw.items()}
     meta = fields.pop(META, {})
     error = fields.pop(ERROR, None)
-    return CachedHash(key=key, items=fields, meta=meta, error=error)
+    return CachedHash(key=key, items=fields, meta=meta, error=error, live=json.loads(live) if live else None)
+
+
+def watcher_live() -> dict[str, Any] | None:
+    """The live marker while a watcher applies vCenter's updates (see the key layout); None otherwise."""
+    with breaker.guard():
+        live = _client().get(watcher_key("live"))
+    return json.loads(live) if live else None
 
 
 def read_fields(key: str, fields: list[str]) -> CachedHash | None:
@@ -255,37 +317,59 @@ def _known_children(client: redis.Redis, scope: Scope) -> tuple[list[str], list[
     return datacenter_ids, cluster_ids
 
 
+def _stage(client: redis.Redis, hashes: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Write each hash under a temporary key (with its expiry); returns key -> temporary key."""
+    token = uuid.uuid4().hex
+    staged = client.pipeline(transaction=False)
+    temp_keys = {}
+    for n, (key, fields) in enumerate(hashes.items()):
+        temp = f"{PREFIX}tmp:{token}:{n}"
+        temp_keys[key] = temp
+        staged.hset(temp, mapping=fields)
+        staged.expire(temp, ttl_for(key))
+    staged.execute()
+    return temp_keys
+
+
+def _gone_keys(snapshot: Snapshot, old_datacenters: list[str], old_clusters: list[str]) -> list[str]:
+    """The cached keys of datacenters and clusters the snapshot's scope no longer holds."""
+    gone = []
+    if snapshot.scope.kind in {Scope.ALL, Scope.DATACENTER}:
+        kept_datacenters = {d["id"] for d in snapshot.datacenters}
+        for datacenter_id in old_datacenters:
+            if datacenter_id not in kept_datacenters:
+                gone += [datacenter_key(datacenter_id, k) for k in ("clusters", "templates", "vms", "folders")]
+        gone += [resources_key(c) for c in old_clusters if c not in snapshot.resources]
+    return gone
+
+
 def write_snapshot(snapshot: Snapshot, fetched_at: float | None = None) -> list[str]:
-    """Replace the snapshot's scope in the cache atomically; return the keys written."""
+    """Replace the snapshot's scope in the cache atomically; return the keys written.
+
+    Raises `WatcherLive` (and writes nothing) when a watcher is live: its lists are newer.
+    """
     fetched_at = fetched_at or time.time()
     hashes = snapshot_hashes(snapshot, fetched_at)
-    token = uuid.uuid4().hex
+    live = watcher_key("live")
     with breaker.guard():
         client = _client()
         old_datacenters, old_clusters = _known_children(client, snapshot.scope)
-        staged = client.pipeline(transaction=False)
-        temp_keys = {}
-        for n, (key, fields) in enumerate(hashes.items()):
-            temp = f"{PREFIX}tmp:{token}:{n}"
-            temp_keys[key] = temp
-            staged.hset(temp, mapping=fields)
-            staged.expire(temp, ttl_for(key))
-        staged.execute()
-
-        gone = []
-        if snapshot.scope.kind in {Scope.ALL, Scope.DATACENTER}:
-            kept_datacenters = {d["id"] for d in snapshot.datacenters}
-            for datacenter_id in old_datacenters:
-                if datacenter_id not in kept_datacenters:
-                    gone += [datacenter_key(datacenter_id, k) for k in ("clusters", "templates", "vms", "folders")]
-            gone += [resources_key(c) for c in old_clusters if c not in snapshot.resources]
-
-        swap = client.pipeline(transaction=True)
-        for key, temp in temp_keys.items():
-            swap.rename(temp, key)
-        if gone:
-            swap.delete(*gone)
-        swap.execute()
+        temp_keys = _stage(client, hashes)
+        gone = _gone_keys(snapshot, old_datacenters, old_clusters)
+        with client.pipeline(transaction=True) as swap:
+            try:
+                swap.watch(live)
+                if swap.exists(live):
+                    raise WatcherLive("a watcher keeps the inventory live; this refresh's data is older")
+                swap.multi()
+                for key, temp in temp_keys.items():
+                    swap.rename(temp, key)
+                if gone:
+                    swap.delete(*gone)
+                swap.execute()
+            except (WatcherLive, redis.WatchError):
+                client.delete(*temp_keys.values())
+                raise WatcherLive("a watcher went live during this refresh; its data is newer") from None
 
         if snapshot.scope.kind == Scope.CLUSTER:
             _merge_cluster(client, snapshot, fetched_at)
@@ -302,7 +386,10 @@ def _merge_cluster(client: redis.Redis, snapshot: Snapshot, fetched_at: float) -
         with client.pipeline(transaction=True) as pipe:
             for _attempt in range(5):
                 try:
-                    pipe.watch(clusters_key, vms_key)
+                    pipe.watch(clusters_key, vms_key, watcher_key("live"))
+                    if pipe.exists(watcher_key("live")):
+                        pipe.unwatch()
+                        raise WatcherLive("a watcher went live during this refresh; its data is newer")
                     if not pipe.exists(vms_key) or not pipe.exists(clusters_key):
                         pipe.unwatch()
                         return  # the datacenter is not cached: its own refresh will fill it
@@ -446,6 +533,283 @@ def refresh_requested(scope: Scope) -> bool:
 def clear_refresh_request(scope: Scope) -> None:
     with breaker.guard():
         _client().delete(_pending_key(scope))
+
+
+# --- The watcher: lease, fenced writes, live marker, events -------------------------------------
+
+EVENTS_KEPT = 1000
+LIVE_MARGIN_SECONDS = 10
+REPLICA_STATUS_SECONDS = 60
+
+_ACQUIRE_LEASE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local token = redis.call('INCR', KEYS[2]) .. ':' .. ARGV[1]
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return token
+"""
+
+_RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"""
+
+# KEYS: lease, live, resync. ARGV: token, live marker ('' drops it), its TTL in ms.
+# Returns whether someone asked for a full reload (and takes the request).
+_HEARTBEAT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+if ARGV[2] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+return redis.call('DEL', KEYS[3])
+"""
+
+# KEYS: lease, live, events, then one inventory key per change. ARGV: token, the changes (JSON list, one per key:
+# {partial, drop, set: [field, json, ...], remove: [field, ...], meta, ttl}), the events (JSON list of strings),
+# live marker, its TTL in ms, how many events to keep.
+_APPLY_CHANGES = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end
+local changes = cjson.decode(ARGV[2])
+local missing = {}
+for i, change in ipairs(changes) do
+  if change.partial and redis.call('EXISTS', KEYS[i + 3]) == 0 then missing[#missing + 1] = KEYS[i + 3] end
+end
+if #missing > 0 then return missing end
+for i, change in ipairs(changes) do
+  local key = KEYS[i + 3]
+  if change.drop then
+    redis.call('DEL', key)
+  else
+    if not change.partial then redis.call('DEL', key) end
+    if #change.remove > 0 then redis.call('HDEL', key, unpack(change.remove)) end
+    for first = 1, #change.set, 1000 do
+      redis.call('HSET', key, unpack(change.set, first, math.min(first + 999, #change.set)))
+    end
+    redis.call('HDEL', key, '_error')
+    redis.call('HSET', key, '_meta', change.meta)
+    redis.call('EXPIRE', key, change.ttl)
+  end
+end
+for _, event in ipairs(cjson.decode(ARGV[3])) do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'event', event)
+end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5]) end
+return {}
+"""
+
+# KEYS: lease, live, events, then ARGV[2] pairs (temporary key, key), then the keys to delete.
+# ARGV: token, number of pairs, the resync event, live marker, its TTL in ms, how many events to keep.
+_REPLACE_ALL = """
+local pairs_count = tonumber(ARGV[2])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  for i = 0, pairs_count - 1 do redis.call('DEL', KEYS[4 + 2 * i]) end
+  return redis.error_reply('FENCED')
+end
+for i = 0, pairs_count - 1 do redis.call('RENAME', KEYS[4 + 2 * i], KEYS[5 + 2 * i]) end
+for j = 4 + 2 * pairs_count, #KEYS do redis.call('DEL', KEYS[j]) end
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[5])
+return 1
+"""
+
+
+def _fenced(call):
+    """Run a watcher script; its FENCED error becomes `Fenced`."""
+    try:
+        return call()
+    except redis.ResponseError as error:
+        if "FENCED" in str(error):
+            raise Fenced("this replica's lease is no longer the current one") from None
+        raise
+
+
+def acquire_lease(replica: str, seconds: float) -> str | None:
+    """The lease's token when this replica now leads; None while another replica's lease is alive."""
+    with breaker.guard():
+        token = _client().register_script(_ACQUIRE_LEASE)(
+            keys=[watcher_key("lease"), watcher_key("fence")], args=[replica, int(seconds * 1000)]
+        )
+    return token.decode() if token else None
+
+
+def renew_lease(token: str, seconds: float) -> bool:
+    """Extend the lease while it is still `token`; False once it expired or another replica holds it."""
+    with breaker.guard():
+        return bool(
+            _client().register_script(_RENEW_LEASE)(keys=[watcher_key("lease")], args=[token, int(seconds * 1000)])
+        )
+
+
+def release_lease(token: str) -> None:
+    """Give the lease up (and the live marker with it) so a standby takes over at once."""
+    with breaker.guard():
+        _client().register_script(_RELEASE_LEASE)(keys=[watcher_key("lease"), watcher_key("live")], args=[token])
+
+
+def lease_holder() -> str | None:
+    with breaker.guard():
+        token = _client().get(watcher_key("lease"))
+    return token.decode() if token else None
+
+
+def heartbeat(token: str, live: dict | None, seconds: float) -> bool:
+    """Renew (or, with None, drop) the live marker under the lease; returns whether a full reload was asked for."""
+    with breaker.guard():
+        return bool(
+            _fenced(
+                lambda: _client().register_script(_HEARTBEAT)(
+                    keys=[watcher_key("lease"), watcher_key("live"), watcher_key("resync")],
+                    args=[token, _encode(live) if live else "", int(seconds * 1000)],
+                )
+            )
+        )
+
+
+def request_resync() -> None:
+    """Ask the leading watcher to reload everything from vCenter (it looks after its current wait)."""
+    with breaker.guard():
+        _client().set(watcher_key("resync"), "1")
+
+
+@dataclass
+class KeyChange:
+    """What the watcher changes in one cached key.
+
+    The whole hash (`fields`, `partial=False`), some of its fields (`fields` set and `removed` deleted,
+    `partial=True`), or the key itself gone (`drop`). `meta` is the key's new `_meta`.
+    """
+
+    key: str
+    fields: dict[str, str] = dataclass_field(default_factory=dict)
+    removed: list[str] = dataclass_field(default_factory=list)
+    meta: dict[str, Any] = dataclass_field(default_factory=dict)
+    partial: bool = False
+    drop: bool = False
+
+
+def list_change(key: str, items: list[dict], meta: dict) -> KeyChange:
+    """A whole list, as its hash holds it."""
+    return KeyChange(key, {item["id"]: _encode(item) for item in items}, meta=meta)
+
+
+def resources_change(cluster_id: str, resources: dict, meta: dict) -> KeyChange:
+    """A cluster's whole resources hash (pools, datastores, networks; the cluster and its datacenter in `_meta`)."""
+    fields = _resource_fields(resources, meta)
+    return KeyChange(resources_key(cluster_id), fields, meta=json.loads(fields.pop(META)))
+
+
+def objects_change(key: str, upserted: list[dict], removed: list[str], meta: dict) -> KeyChange:
+    """Some objects of a list: `upserted` written over their fields, `removed` ids deleted."""
+    return KeyChange(key, {item["id"]: _encode(item) for item in upserted}, removed, meta, partial=True)
+
+
+def apply_changes(
+    token: str, changes: list[KeyChange], events: list[dict], live: dict, live_seconds: float
+) -> list[str]:
+    """Write the watcher's changes, its events and its live marker in one fenced script.
+
+    Returns the keys a partial change found missing; then nothing was written. Raises `Fenced`.
+    """
+    encoded = [
+        {
+            "partial": change.partial,
+            "drop": change.drop,
+            "set": [item for pair in change.fields.items() for item in pair],
+            "remove": change.removed,
+            "meta": _encode(change.meta),
+            "ttl": ttl_for(change.key),
+        }
+        for change in changes
+    ]
+    with breaker.guard():
+        missing = _fenced(
+            lambda: _client().register_script(_APPLY_CHANGES)(
+                keys=[watcher_key("lease"), watcher_key("live"), events_key(), *(c.key for c in changes)],
+                args=[
+                    token,
+                    _encode(encoded),
+                    _encode([_encode(event) for event in events]),
+                    _encode(live),
+                    int(live_seconds * 1000),
+                    EVENTS_KEPT,
+                ],
+            )
+        )
+    return [key.decode() for key in missing]
+
+
+def replace_everything(token: str, snapshot: Snapshot, live: dict, live_seconds: float, fetched_at: float) -> list[str]:
+    """Replace the whole inventory (a full-scope snapshot) in one fenced script, drop every key it no longer
+    holds, announce a resync and set the live marker. Returns the keys written. Raises `Fenced`."""
+    assert snapshot.scope.kind == Scope.ALL
+    hashes = snapshot_hashes(snapshot, fetched_at)
+    for fields in hashes.values():
+        fields[META] = _encode({**json.loads(fields[META]), "source": "watcher"})
+    with breaker.guard():
+        client = _client()
+        old_datacenters, old_clusters = _known_children(client, snapshot.scope)
+        temp_keys = _stage(client, hashes)
+        gone = _gone_keys(snapshot, old_datacenters, old_clusters)
+        _fenced(
+            lambda: client.register_script(_REPLACE_ALL)(
+                keys=[
+                    watcher_key("lease"),
+                    watcher_key("live"),
+                    events_key(),
+                    *(k for key, temp in temp_keys.items() for k in (temp, key)),
+                    *gone,
+                ],
+                args=[
+                    token,
+                    len(temp_keys),
+                    _encode({"type": "resync"}),
+                    _encode(live),
+                    int(live_seconds * 1000),
+                    EVENTS_KEPT,
+                ],
+            )
+        )
+    return list(hashes)
+
+
+def publish_replica_status(replica: str, status: dict) -> None:
+    """One replica's status for the admin page; it expires if the replica stops saying it."""
+    with breaker.guard():
+        _client().set(replica_key(replica), _encode(status), ex=REPLICA_STATUS_SECONDS)
+
+
+def replica_statuses() -> list[dict]:
+    """Every watcher replica that reported in the last minute, the leader first."""
+    with breaker.guard():
+        client = _client()
+        keys = list(client.scan_iter(match=replica_key("*"), count=1000))
+        values = client.mget(keys) if keys else []
+    statuses = [json.loads(value) for value in values if value]
+    return sorted(statuses, key=lambda status: (not status.get("leader"), status.get("replica", "")))
+
+
+def last_event_id() -> str:
+    """The id of the newest event ("0-0" when there is none): where a new reader starts."""
+    with breaker.guard():
+        newest = _client().xrevrange(events_key(), count=1)
+    return newest[0][0].decode() if newest else "0-0"
+
+
+def read_events(after: str, wait: float) -> list[tuple[str, dict]]:
+    """The events after id `after`, waiting up to `wait` seconds for one (kept below the socket timeout)."""
+    socket_timeout = settings.CACHES["default"]["OPTIONS"].get("SOCKET_TIMEOUT") or 1.0
+    block_ms = max(1, int(min(wait, socket_timeout * 0.8) * 1000))
+    with breaker.guard():
+        replies = _client().xread({events_key(): after}, count=500, block=block_ms)
+    return [
+        (entry_id.decode(), json.loads(fields[b"event"]))
+        for _stream, entries in replies or []
+        for entry_id, fields in entries
+    ]
 
 
 # --- Overview (admin) --------------------------------------------------------------------------

@@ -1,11 +1,18 @@
 """The inventory's one door for the rest of vmprov: cache-first reads (what the request form, the API and the pages
-about delivered VMs ask for) and the look-ups delivery makes after a fresh refresh (`find_vm` for a new VM,
-`refresh_vm` for one it resized or destroyed, `vm_hardware` read from vCenter now).
+about delivered VMs ask for), the look-ups delivery makes (`find_vm` and `listed_vm` for a new VM, `refresh_vm` for one
+it resized or destroyed, `vm_hardware` read from vCenter now) and the stream of VM arrivals it listens to
+(`wait_for_changes`).
 
 A read answers from Redis whenever Redis holds the list, however old: past the
 soft age it still answers at once and queues a background refresh. Only a cold
 miss (the list is not cached at all) waits for vCenter, and concurrent cold
 misses wait for one collection (single flight) for a bounded time.
+
+While a watcher is live (inventory.watcher: the cache follows vCenter's updates
+within seconds) nothing here collects: lists are current, so soft-age refreshes
+stop, a list missing is a list vCenter does not have, and `find_vm` reads the
+cache. Each answer says which it is: `live` with `last_update_at`, or a snapshot
+as of `fetched_at`.
 
 Callers catch this module's errors only: `NotFound`, `Ambiguous` and `Unavailable`
 (which also stands for "Redis cannot be reached"). The vCenter client is imported
@@ -59,12 +66,19 @@ class Unavailable(Exception):
 
 @dataclass
 class Listing:
-    """Objects from the cache and how fresh they are."""
+    """Objects from the cache and how fresh they are.
+
+    `fetched_at`: when the list was last read from vCenter (collected, or changed by the watcher); `stale`: past
+    the soft age (or its last refresh failed) and a refresh is queued; `live`: a watcher keeps it current, and
+    `last_update_at` is when the watcher last wrote a change from vCenter.
+    """
 
     items: list[dict]
     fetched_at: float
     stale: bool
     refresh_error: dict | None = None
+    live: bool = False
+    last_update_at: float | None = None
 
     def by_id(self) -> dict[str, dict]:
         return {item["id"]: item for item in self.items}
@@ -100,12 +114,18 @@ def _listing(cached: CachedHash, stale: bool) -> Listing:
         fetched_at=cached.fetched_at,
         stale=stale,
         refresh_error=cached.error,
+        live=cached.live is not None,
+        last_update_at=(cached.live or {}).get("last_update_at"),
     )
 
 
 def _revalidate(cached: CachedHash, scope: Scope) -> bool:
-    """Log the hit; past the soft age, queue a refresh (once per burst). Returns whether it is stale."""
+    """Log the hit; past the soft age, queue a refresh (once per burst), unless a watcher keeps the list live.
+    Returns whether it is stale."""
     age = cached.age()
+    if cached.live is not None:
+        logger.info("inventory cache hit key=%s age=%.0fs live", cached.key, age)
+        return False
     stale = age > settings.INVENTORY_SOFT_AGE or cached.error is not None
     logger.info("inventory cache %s key=%s age=%.0fs", "stale" if stale else "hit", cached.key, age)
     if stale:
@@ -117,7 +137,12 @@ def _revalidate(cached: CachedHash, scope: Scope) -> bool:
 
 
 def _fill(key: str, scope: Scope) -> CachedHash | None:
-    """Cold miss: collect `scope` now, or wait (bounded) for the collection already running."""
+    """Cold miss: collect `scope` now, or wait (bounded) for the collection already running.
+
+    While a watcher is live the cache holds every list vCenter has: nothing is collected."""
+    if cache.watcher_live() is not None:
+        logger.info("inventory cache miss key=%s while a watcher is live: not in vCenter", key)
+        return cache.read_hash(key)
     logger.info("inventory cache miss key=%s: collecting %s", key, scope.label)
     deadline = time.monotonic() + settings.INVENTORY_COLD_WAIT
     run = _refresh(scope, RefreshTrigger.COLD_MISS)
@@ -257,6 +282,8 @@ class ClusterResources:
     stale: bool
     refresh_error: dict | None
     templates_status: str = TEMPLATES_OK
+    live: bool = False
+    last_update_at: float | None = None
 
 
 @_cache_read
@@ -289,6 +316,8 @@ def cluster_resources(cluster_id: str, *, wait_for_templates: bool = True) -> Cl
         fetched_at=cached.fetched_at,
         stale=stale,
         refresh_error=cached.error,
+        live=cached.live is not None,
+        last_update_at=(cached.live or {}).get("last_update_at"),
         **grouped,
     )
 
@@ -336,6 +365,8 @@ def _cached_templates(datacenter_id: str, fetched_at: float) -> tuple[Listing, s
     cached = cache.read_hash(key)
     if cached is not None:
         return _listing(cached, _revalidate(cached, scope)), TEMPLATES_OK
+    if cache.watcher_live() is not None:
+        return Listing(items=[], fetched_at=fetched_at, stale=False, live=True), TEMPLATES_OK
     logger.info("inventory cache miss key=%s: queueing a refresh of %s", key, scope.label)
     try:
         tasks.enqueue_refresh(scope, RefreshTrigger.COLD_MISS)
@@ -356,22 +387,59 @@ class VMLookup:
 
 
 def find_vm(datacenter_id: str, cluster_id: str, name: str, uuid: str = "") -> VMLookup:
-    """The VM named `name` in cluster `cluster_id`, looked up after a fresh refresh of that cluster.
+    """The VM named `name` in cluster `cluster_id`, looked up after a fresh refresh of that cluster (none while a
+    watcher is live: the cache is as fresh as a refresh would make it).
 
     `uuid` (the BIOS UUID Terraform reports as the VM's id), when given, must match too, in any case. `problem`
     says why the refresh failed, or else why the list could not be read; a VM found in the list after a failed
     refresh is still found.
     """
-    run = _refresh(Scope.cluster(cluster_id), RefreshTrigger.DELIVERY, wait=30)
+    try:
+        live = cache.watcher_live() is not None
+    except cache.CacheUnavailable:
+        live = False
+    run = None if live else _refresh(Scope.cluster(cluster_id), RefreshTrigger.DELIVERY, wait=30)
     problem = run.error if run is not None and run.outcome != RefreshOutcome.SUCCEEDED else ""
     try:
-        listed = vms(datacenter_id).items
+        return VMLookup(listed_vm(datacenter_id, cluster_id, name, uuid), problem)
     except (NotFound, Unavailable) as error:
         return VMLookup(None, problem or str(error))
+
+
+def listed_vm(datacenter_id: str, cluster_id: str, name: str, uuid: str = "") -> dict | None:
+    """The VM named `name` in cluster `cluster_id` as the catalog lists it now (no refresh first), or None when not
+    listed exactly once; `uuid`, when given, must match too. Raises NotFound or Unavailable."""
+    listed = vms(datacenter_id).items
     matches = [vm for vm in listed if vm["name"] == name and vm.get("cluster_id") == cluster_id]
     if uuid:
         matches = [vm for vm in matches if vm.get("uuid", uuid).lower() == uuid.lower()]
-    return VMLookup(matches[0] if len(matches) == 1 else None, problem)
+    return matches[0] if len(matches) == 1 else None
+
+
+@dataclass(frozen=True)
+class InventoryChange:
+    """What the watcher announced: a VM arrived or changed name, UUID or placement (`vm`), or everything was
+    reloaded (`resync`, `vm` None)."""
+
+    kind: str  # "vm" | "resync"
+    vm: dict | None = None
+
+
+def wait_for_changes(after: str | None, wait: float) -> tuple[str, list[InventoryChange]]:
+    """The changes announced after position `after` (None: from now on), waiting up to about `wait` seconds for
+    one; returns the position to ask from next. Raises Unavailable when Redis cannot be reached."""
+    try:
+        position = cache.last_event_id() if after is None else after
+        changes = []
+        for entry_id, event in cache.read_events(position, wait):
+            position = entry_id
+            if event.get("type") == "vm":
+                changes.append(InventoryChange("vm", {k: v for k, v in event.items() if k != "type"}))
+            elif event.get("type") == "resync":
+                changes.append(InventoryChange("resync"))
+    except cache.CacheUnavailable as error:
+        raise Unavailable(str(error), retry_after=5) from None
+    return position, changes
 
 
 def refresh_vm(datacenter_id: str, vm_id: str, cluster_id: str) -> VMLookup:

@@ -66,6 +66,10 @@ def _collect_and_store(
             snapshot = vsphere.collect(session, scope)
         progress(f"collected {sum(snapshot.counts().values())} objects; writing the cache")
         cache.write_snapshot(snapshot)
+    except cache.WatcherLive as error:
+        run.outcome = RefreshOutcome.SKIPPED
+        run.error = f"Not written: {error}."
+        logger.info("refresh %s not written: %s", scope.label, error)
     except VCenterObjectNotFound as error:
         run.outcome = RefreshOutcome.NOT_FOUND
         run.error = str(error)

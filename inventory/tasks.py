@@ -1,4 +1,8 @@
-"""Background jobs of the inventory (django-q2): full and scoped refreshes, and their schedule."""
+"""Background jobs of the inventory (django-q2): full and scoped refreshes, and their schedule.
+
+They are the fallback for when no watcher is live (inventory.watcher): while one is, a refresh job collects
+nothing, and one asked for from the admin page asks the watcher for a full reload instead.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,12 @@ def refresh_scope(scope_label: str, trigger: str = RefreshTrigger.SCHEDULE) -> d
     from inventory.refresh import refresh
 
     scope = Scope.from_label(scope_label)
+    if _watcher_live():
+        with contextlib.suppress(cache.CacheUnavailable):
+            cache.clear_refresh_request(scope)
+            if trigger == RefreshTrigger.ADMIN:
+                cache.request_resync()
+        return {"scope": scope_label, "outcome": RefreshOutcome.SKIPPED, "reason": "a watcher keeps the cache live"}
     try:
         run = refresh(scope, trigger)
     finally:
@@ -43,6 +53,13 @@ def refresh_scope(scope_label: str, trigger: str = RefreshTrigger.SCHEDULE) -> d
         # Failing the task puts it on django-q2's "Failed tasks" page as well as on the run.
         raise RefreshFailed(run.error)
     return {"scope": scope_label, "outcome": run.outcome, "run": run.pk, "counts": run.object_counts}
+
+
+def _watcher_live() -> bool:
+    try:
+        return cache.watcher_live() is not None
+    except cache.CacheUnavailable:
+        return False
 
 
 def refresh_all(trigger: str = RefreshTrigger.SCHEDULE) -> dict:

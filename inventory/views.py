@@ -44,12 +44,22 @@ def staff_only(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]
 
 
 def freshness(*listings: Listing) -> dict:
-    """How fresh an answer is: the oldest fetch time of the lists it combines."""
+    """How fresh an answer is: the oldest fetch time of the lists it combines, and whether a watcher keeps them live
+    ("live, last update at …") or they are a snapshot ("snapshot at `fetched_at`")."""
     errors = [listing.refresh_error for listing in listings if listing.refresh_error]
+    fetched_at = catalog.iso(min(listing.fetched_at for listing in listings))
+    live = all(listing.live for listing in listings)
+    updates = [listing.last_update_at for listing in listings if listing.last_update_at]
+    last_update_at = catalog.iso(max(updates)) if live and updates else None
     return {
-        "fetched_at": catalog.iso(min(listing.fetched_at for listing in listings)),
+        "fetched_at": fetched_at,
         "stale": any(listing.stale for listing in listings),
         "refresh_error": errors[0] if errors else None,
+        "live": live,
+        "last_update_at": last_update_at,
+        "freshness": (f"live, last update at {last_update_at}" if last_update_at else "live")
+        if live
+        else f"snapshot at {fetched_at}",
     }
 
 
@@ -104,6 +114,8 @@ def cluster_resources(request: HttpRequest, cluster_id: str) -> dict:
         fetched_at=resources.fetched_at,
         stale=resources.stale,
         refresh_error=resources.refresh_error,
+        live=resources.live,
+        last_update_at=resources.last_update_at,
     )
     loaded = [resources.templates] if resources.templates_status == catalog.TEMPLATES_OK else []
     return {

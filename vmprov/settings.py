@@ -146,7 +146,8 @@ VSPHERE_PAGE_SIZE = env_int("VSPHERE_PAGE_SIZE", 500)
 
 # --- Inventory cache ages (seconds) ---
 INVENTORY_SOFT_AGE = env_int("INVENTORY_SOFT_AGE", 300)
-INVENTORY_TTL = env_int("INVENTORY_TTL", 86400)
+# Above INVENTORY_WATCH_RECONCILE_HOURS: a list nothing changed for a day is rewritten by the watcher's reload first.
+INVENTORY_TTL = env_int("INVENTORY_TTL", 172800)
 INVENTORY_TEMPLATE_TTL = env_int("INVENTORY_TEMPLATE_TTL", 604800)
 # How long a cold miss waits for another process's collection before 503.
 INVENTORY_COLD_WAIT = env_float("INVENTORY_COLD_WAIT", 15)
@@ -156,6 +157,16 @@ INVENTORY_LOCK_TIMEOUT = env_int("INVENTORY_LOCK_TIMEOUT", 60)
 INVENTORY_REDIS_BREAKER_SECONDS = env_float("INVENTORY_REDIS_BREAKER_SECONDS", 5)
 # Periodic full refresh (minutes); 0 turns the schedule off.
 INVENTORY_REFRESH_MINUTES = env_int("INVENTORY_REFRESH_MINUTES", 4)
+
+# --- Inventory watcher (manage.py watch_inventory): the cache follows vCenter's updates ---
+# maxWaitSeconds of each WaitForUpdatesEx: at idle, one vCenter call this often.
+INVENTORY_WATCH_WAIT_SECONDS = env_int("INVENTORY_WATCH_WAIT_SECONDS", 15)
+# A leader that stops renewing its lease is replaced this long after its last renewal.
+INVENTORY_WATCH_LEASE_SECONDS = env_float("INVENTORY_WATCH_LEASE_SECONDS", 15)
+# A full reload from vCenter this often (below INVENTORY_TTL).
+INVENTORY_WATCH_RECONCILE_HOURS = env_float("INVENTORY_WATCH_RECONCILE_HOURS", 24)
+# The longest pause between attempts to reach vCenter again.
+INVENTORY_WATCH_BACKOFF_MAX = env_float("INVENTORY_WATCH_BACKOFF_MAX", 60)
 
 # --- VM requests: the form's default DNS domain, and the bounds it enforces (low, high) ---
 VMPROV_DEFAULT_DOMAIN = env_str("VMPROV_DEFAULT_DOMAIN", "localdomain")

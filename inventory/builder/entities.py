@@ -44,6 +44,19 @@ class EntityIndex:
     def get(self, entity_id: str | None) -> Entity | None:
         return self._by_id.get(entity_id or "")
 
+    def put(self, entity: Entity) -> None:
+        """Add or replace one object (the watcher's mirror keeps its index current this way)."""
+        self._by_id[entity.id] = entity
+
+    def remove(self, entity_id: str) -> Entity | None:
+        return self._by_id.pop(entity_id, None)
+
+    def entities(self) -> list[Entity]:
+        return list(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
     def of_kind(self, *kinds: str) -> list[Entity]:
         """Every object of these kinds, by display name then id."""
         return sorted((e for e in self._by_id.values() if e.kind in kinds), key=lambda e: (self.name(e), e.id))

@@ -18,17 +18,24 @@ def cluster_resources(index: EntityIndex) -> dict[str, dict]:
     pools = resource_pools(index)
     resources = {}
     for cluster in index.of_kind("ClusterComputeResource"):
-        datacenter_id = index.datacenter_of(cluster)
-        if datacenter_id is None:
-            continue
-        resources[cluster.id] = {
-            "cluster": {"id": cluster.id, "name": index.name(cluster)},
-            "datacenter_id": datacenter_id,
-            "resource_pools": pools.get(cluster.id, []),
-            "datastores": datastores(index, cluster),
-            "networks": networks(index, cluster),
-        }
+        found = one_cluster_resources(index, cluster, pools)
+        if found is not None:
+            resources[cluster.id] = found
     return resources
+
+
+def one_cluster_resources(index: EntityIndex, cluster: Entity, pools: dict[str, list[dict]]) -> dict | None:
+    """One cluster's entry of `cluster_resources` (None outside any datacenter); `pools` is `resource_pools()`."""
+    datacenter_id = index.datacenter_of(cluster)
+    if datacenter_id is None:
+        return None
+    return {
+        "cluster": {"id": cluster.id, "name": index.name(cluster)},
+        "datacenter_id": datacenter_id,
+        "resource_pools": pools.get(cluster.id, []),
+        "datastores": datastores(index, cluster),
+        "networks": networks(index, cluster),
+    }
 
 
 def resource_pools(index: EntityIndex) -> dict[str, list[dict]]:

@@ -26,8 +26,13 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             cache.ping()
+            live = cache.watcher_live()
         except cache.CacheUnavailable as error:
             raise CommandError(str(error)) from None
+        if live is not None:
+            register_schedule()
+            self.stdout.write(self.style.SUCCESS(f"A watcher ({live['replica']}) keeps the cache live; nothing to do"))
+            return
         self.stdout.write("Collecting the whole inventory from vCenter…")
         run = refresh(
             Scope.everything(),

@@ -24,8 +24,13 @@
     const oldest = Object.values(freshness).reduce((a, b) => (a && a.fetched_at < b.fetched_at ? a : b), null);
     const el = document.getElementById("inventory-freshness");
     if (!oldest) return;
-    let text = `Inventory as of ${new Date(oldest.fetched_at).toLocaleString()}`;
-    if (Object.values(freshness).some((b) => b.stale)) text += " (refreshing in the background)";
+    const bodies = Object.values(freshness);
+    const live = bodies.every((b) => b.live);
+    const lastUpdate = bodies.map((b) => b.last_update_at).filter(Boolean).sort().pop();
+    let text = live
+      ? `Inventory live from vCenter${lastUpdate ? `, last update at ${new Date(lastUpdate).toLocaleString()}` : ""}`
+      : `Inventory as of ${new Date(oldest.fetched_at).toLocaleString()} (a snapshot)`;
+    if (bodies.some((b) => b.stale)) text += " (refreshing in the background)";
     const failed = Object.values(freshness).find((b) => b.refresh_error);
     if (failed) text += ` — last refresh failed: ${failed.refresh_error.message}`;
     el.textContent = text;
