@@ -444,24 +444,45 @@ def wait_for_changes(after: str | None, wait: float) -> tuple[str, list[Inventor
 
 def refresh_vm(datacenter_id: str, vm_id: str, cluster_id: str) -> VMLookup:
     """The VM `vm_id` after a fresh refresh of the cluster the inventory last saw it in (`cluster_id` when it has
-    not seen it): what delivery reads after resizing or destroying a delivered VM. The refresh is explicit: vcsim
-    sends no property update for a reconfiguration, so an inventory kept current by updates would not show it.
-    `vm` None with no `problem`: the inventory does not list it."""
+    not seen it): what delivery reads after resizing or destroying a delivered VM. Without a watcher the refresh is
+    explicit; while a watcher is live it keeps the lists (a collection would not be written) and delivery calls
+    `ask_for_a_fresh_look` when they lag. `vm` None with no `problem`: the inventory does not list it."""
     try:
         seen = vms_by_id(datacenter_id, [vm_id]).items
     except (NotFound, Unavailable):
         seen = []
     scope = Scope.cluster((seen[0].get("cluster_id") if seen else None) or cluster_id)
-    run = _refresh(scope, RefreshTrigger.DELIVERY, wait=30)
-    if run is None:
-        problem = f"a refresh of {scope.label} was still running after 30 s"
+    if _watcher_is_live():
+        problem = ""  # the watcher keeps the lists current; a collection would not be written
     else:
-        problem = run.error if run.outcome != RefreshOutcome.SUCCEEDED else ""
+        run = _refresh(scope, RefreshTrigger.DELIVERY, wait=30)
+        if run is None:
+            problem = f"a refresh of {scope.label} was still running after 30 s"
+        else:
+            problem = run.error if run.outcome != RefreshOutcome.SUCCEEDED else ""
     try:
         found = vms_by_id(datacenter_id, [vm_id]).items
     except (NotFound, Unavailable) as error:
         return VMLookup(None, problem or str(error))
     return VMLookup(found[0] if found else None, problem)
+
+
+def _watcher_is_live() -> bool:
+    try:
+        return cache.watcher_live() is not None
+    except cache.CacheUnavailable:
+        return False
+
+
+def ask_for_a_fresh_look() -> None:
+    """Delivery saw the inventory lag behind vCenter (a resize not listed yet): when a watcher keeps the lists, ask
+    it to read vCenter again — a reconfiguration is not reported by every server (vcsim sends no update for it).
+    Without a watcher the next `refresh_vm` collects anyway."""
+    if _watcher_is_live():
+        try:
+            cache.request_resync()
+        except cache.CacheUnavailable as error:
+            logger.warning("could not ask the watcher to read vCenter again: %s", error)
 
 
 def vm_hardware(vm_id: str) -> dict:

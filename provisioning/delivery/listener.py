@@ -17,7 +17,7 @@ from django.db import DatabaseError, close_old_connections
 
 from inventory import catalog
 from provisioning.delivery.queue import enqueue
-from provisioning.delivery.steps import created_vm_uuid
+from provisioning.delivery.verify import created_vm_uuid
 from provisioning.lifecycle import RequestStatus
 from provisioning.models import VMRequest
 

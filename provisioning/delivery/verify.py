@@ -76,6 +76,7 @@ def _changed(vm_request: VMRequest) -> Outcome:
     vm = found.vm
     listed = (vm.get("num_cpus"), vm.get("memory_mb"))
     if listed != (vm_request.num_cpus, vm_request.memory_mb):
+        catalog.ask_for_a_fresh_look()
         return Outcome(
             problem=f"the inventory lists {listed[0]} CPUs and {listed[1]} MB (refreshed {vm['id']})", waiting=waiting
         )

@@ -84,3 +84,17 @@ def test_warm_cache_leaves_a_live_cache_to_its_watcher(live):
 
     assert "A watcher (replica-a) keeps the cache live" in out.getvalue()
     assert RefreshRun.objects.count() == 0
+
+
+def test_delivery_reads_a_vm_without_collecting_and_asks_the_watcher_to_look_again(live, settings):
+    """After a resize, delivery reads the VM from the lists the watcher keeps; when they lag behind vCenter (vcsim
+    sends no update for a reconfiguration) it asks the watcher to read vCenter again instead of collecting."""
+    settings.VSPHERE_SERVER = "vcenter.invalid"  # a collection would fail loudly
+    vm = sample_snapshot().vms["datacenter-2"][0]
+
+    found = catalog.refresh_vm("datacenter-2", vm["id"], vm["cluster_id"])
+    catalog.ask_for_a_fresh_look()
+
+    assert found.vm is not None and found.vm["id"] == vm["id"] and found.problem == ""
+    assert RefreshRun.objects.count() == 0, "nothing collected while the watcher is live"
+    assert get_redis_connection("default").get(cache.watcher_key("resync")) == b"1"
