@@ -341,12 +341,12 @@ class Watcher:
         if not touched or self.unwritten:
             return  # nothing the cache shows changed; or the whole rewrite to come carries it
         rendered = self.mirror.render(touched)
-        self.status.last_update_at = time.time()
         if rendered.everything is not None:
             self._write_everything(token)
         else:
             self._write(token, rendered)
         self.status.lag_ms = round((time.monotonic() - heard) * 1000, 1)
+        self.status.last_update_at = time.time()
 
     # --- Writing ---------------------------------------------------------------------------------
 

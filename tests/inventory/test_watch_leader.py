@@ -143,7 +143,9 @@ def test_a_paused_leader_is_replaced_and_fenced_off_and_a_dead_one_replaced(
         os.kill(first.pid, signal.SIGCONT)  # the old leader wakes up, still believing it leads
         wait_until(lambda: replica(first.pid).get("leader") is False, 20, "the old leader steps down")
         assert leader_pid() == second.pid and renamed_in_cache("renamed under the second leader")
-        assert "stops leading" in (tmp_path / "first.log").read_text()
+        # It learns it from its keeper's refused renewal, or from a write the fencing token refused.
+        log = (tmp_path / "first.log").read_text()
+        assert "expired or was taken over" in log or "stops leading" in log
 
         second.kill()  # the leader dies without a word: its lease runs out
         wait_until(lambda: leader_pid() == first.pid, 20, "the first replica takes over again")
