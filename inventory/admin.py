@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from inventory import cache, tasks
+from inventory import cache, refresh_locks, tasks, watch_store
 from inventory.choices import RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.snapshot import Scope
@@ -108,7 +108,7 @@ class RefreshRunAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:inventory_refreshrun_cache"))
         try:
             name = _scope_name(scope, _names())
-            claimed = cache.claim_refresh_request(scope)
+            claimed = refresh_locks.claim_refresh_request(scope)
         except cache.CacheUnavailable as error:
             messages.error(request, f"Nothing was queued: {error}")
             return HttpResponseRedirect(reverse("admin:inventory_refreshrun_cache"))
@@ -150,9 +150,9 @@ def cached_scopes() -> list[CachedScope]:
             }
         )
     for item in scopes.values():
-        if cache.refresh_running(item.scope):
+        if refresh_locks.refresh_running(item.scope):
             item.state = "refreshing"
-        elif cache.refresh_requested(item.scope):
+        elif refresh_locks.refresh_requested(item.scope):
             item.state = "queued"
     order = {Scope.ALL: 0, Scope.DATACENTER: 1, Scope.CLUSTER: 2}
     return sorted(scopes.values(), key=lambda s: (order[s.scope.kind], s.name.lower(), s.label))
@@ -178,7 +178,7 @@ def _scope_name(scope: Scope, names: dict[str, str]) -> str:
 
 
 def watcher_rows(now: float) -> list[dict]:
-    """Each watcher replica's status (cache.replica_statuses) with its times as ages, for the admin's partial."""
+    """Each watcher replica's status (watch_store.replica_statuses) with its times as ages, for the admin's partial."""
 
     def age(at: float | None) -> int | None:
         return round(now - at) if at else None
@@ -190,7 +190,7 @@ def watcher_rows(now: float) -> list[dict]:
             "update_age": age(status.get("last_update_at")),
             "reconciled_age": age(status.get("reconciled_at")),
         }
-        for status in cache.replica_statuses()
+        for status in watch_store.replica_statuses()
     ]
 
 

@@ -32,7 +32,7 @@ from typing import ParamSpec, TypeVar
 from django.conf import settings
 from django.utils import timezone
 
-from inventory import cache, tasks
+from inventory import cache, refresh_locks, tasks, watch_store
 from inventory.cache import CachedHash
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
@@ -155,7 +155,7 @@ def _fill(key: str, scope: Scope) -> CachedHash | None:
         cached = cache.read_hash(key)
         if cached is not None:
             return cached
-        if not cache.refresh_running(scope):
+        if not refresh_locks.refresh_running(scope):
             cached = cache.read_hash(key)
             if cached is None:
                 # A run is saved before its lock is released, so the latest run is the one we waited for.
@@ -429,9 +429,9 @@ def wait_for_changes(after: str | None, wait: float) -> tuple[str, list[Inventor
     """The changes announced after position `after` (None: from now on), waiting up to about `wait` seconds for
     one; returns the position to ask from next. Raises Unavailable when Redis cannot be reached."""
     try:
-        position = cache.last_event_id() if after is None else after
+        position = watch_store.last_event_id() if after is None else after
         changes = []
-        for entry_id, event in cache.read_events(position, wait):
+        for entry_id, event in watch_store.read_events(position, wait):
             position = entry_id
             if event.get("type") == "vm":
                 changes.append(InventoryChange("vm", {k: v for k, v in event.items() if k != "type"}))
@@ -474,15 +474,12 @@ def _watcher_is_live() -> bool:
         return False
 
 
+@_cache_read
 def ask_for_a_fresh_look() -> None:
-    """Delivery saw the inventory lag behind vCenter (a resize not listed yet): when a watcher keeps the lists, ask
-    it to read vCenter again — a reconfiguration is not reported by every server (vcsim sends no update for it).
-    Without a watcher the next `refresh_vm` collects anyway."""
+    """The lists lag behind vCenter (a resize not listed yet; vcsim sends no update for it): a live watcher is asked
+    to read vCenter again. Without one the next `refresh_vm` collects anyway."""
     if _watcher_is_live():
-        try:
-            cache.request_resync()
-        except cache.CacheUnavailable as error:
-            logger.warning("could not ask the watcher to read vCenter again: %s", error)
+        watch_store.request_resync()
 
 
 def vm_hardware(vm_id: str) -> dict:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from django.utils import timezone
 
-from inventory import cache, vsphere
+from inventory import cache, refresh_locks, vsphere
 from inventory.choices import RefreshOutcome
 from inventory.models import RefreshRun
 from inventory.snapshot import Scope, VCenterError, VCenterObjectNotFound
@@ -33,7 +33,7 @@ def refresh(
     """
     started = time.monotonic()
     try:
-        with cache.refresh_lock(scope, blocking_timeout=wait) as acquired:
+        with refresh_locks.refresh_lock(scope, blocking_timeout=wait) as acquired:
             if not acquired:
                 logger.info("refresh %s (%s) skipped: another one is running", scope.label, trigger)
                 return None

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from inventory import cache
+from inventory import cache, refresh_locks, watch_store
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.snapshot import Scope
 
@@ -38,15 +38,15 @@ def refresh_scope(scope_label: str, trigger: str = RefreshTrigger.SCHEDULE) -> d
     scope = Scope.from_label(scope_label)
     if _watcher_live():
         with contextlib.suppress(cache.CacheUnavailable):
-            cache.clear_refresh_request(scope)
+            refresh_locks.clear_refresh_request(scope)
             if trigger == RefreshTrigger.ADMIN:
-                cache.request_resync()
+                watch_store.request_resync()
         return {"scope": scope_label, "outcome": RefreshOutcome.SKIPPED, "reason": "a watcher keeps the cache live"}
     try:
         run = refresh(scope, trigger)
     finally:
         with contextlib.suppress(cache.CacheUnavailable):  # the claim expires on its own
-            cache.clear_refresh_request(scope)
+            refresh_locks.clear_refresh_request(scope)
     if run is None:
         return {"scope": scope_label, "outcome": RefreshOutcome.SKIPPED}
     if run.outcome == RefreshOutcome.FAILED:
@@ -78,7 +78,7 @@ def enqueue_refresh(scope: Scope, trigger: str) -> bool:
     if _recent_claims.get(scope.label, 0.0) > now:
         return False
     _recent_claims[scope.label] = now + CLAIM_MEMO_SECONDS
-    if not cache.claim_refresh_request(scope):
+    if not refresh_locks.claim_refresh_request(scope):
         return False
     queue_refresh(scope, trigger)
     return True

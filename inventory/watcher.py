@@ -13,7 +13,7 @@ The leader, in one vCenter session:
    it touched are rebuilt and written with the VMs delivery waits for, in one fenced script; every answer, even
    an empty one after `maxWaitSeconds`, renews the live marker (while it exists, readers do not refresh).
 
-It reloads again every INVENTORY_WATCH_RECONCILE_HOURS, when someone asks (cache.request_resync), and after
+It reloads again every INVENTORY_WATCH_RECONCILE_HOURS, when someone asks (watch_store.request_resync), and after
 InvalidCollectorVersion. A lost session, a vCenter restart or a hung vCenter ends the session: the live marker is
 dropped (readers fall back to their own refreshes), and the leader reconnects with a growing backoff and reloads.
 Redis failing while updates arrive only stops the writes: the mirror stays current, and everything is rewritten
@@ -38,7 +38,7 @@ from typing import Any
 
 from django.conf import settings
 
-from inventory import cache
+from inventory import cache, watch_store
 from inventory.mirror import Mirror, ObjectChange, Rendered, Touched
 from inventory.snapshot import Scope, VCenterError
 from inventory.vsphere import VCenterConfig
@@ -56,7 +56,7 @@ class WatchOptions:
     reconcile_seconds: float = 24 * 3600.0  # a full reload this often
     backoff_max: float = 60.0  # the longest pause between reconnection attempts
     page_size: int = 500  # maxObjectUpdates
-    live_margin: float = cache.LIVE_MARGIN_SECONDS  # how long the live marker outlives a wait's longest answer
+    live_margin: float = watch_store.LIVE_MARGIN_SECONDS  # how long the live marker outlives a wait's longest answer
 
     @classmethod
     def from_settings(cls) -> WatchOptions:
@@ -76,7 +76,7 @@ class WatchOptions:
 
 @dataclass
 class ReplicaStatus:
-    """What one replica says about itself on the admin page (see cache.publish_replica_status)."""
+    """What one replica says about itself on the admin page (see watch_store.publish_replica_status)."""
 
     replica: str
     host: str = field(default_factory=socket.gethostname)
@@ -132,7 +132,7 @@ class LeaseKeeper(threading.Thread):
     def run(self) -> None:
         while not self._done.wait(self.seconds / 3):
             try:
-                if not cache.renew_lease(self.token, self.seconds):
+                if not watch_store.renew_lease(self.token, self.seconds):
                     logger.warning("the watcher lease %s expired or was taken over", self.token)
                     self.lost.set()
                     return
@@ -190,7 +190,7 @@ class Watcher:
 
     def _take_lease(self) -> str | None:
         try:
-            token = cache.acquire_lease(self.replica, self.options.lease_seconds)
+            token = watch_store.acquire_lease(self.replica, self.options.lease_seconds)
         except cache.CacheUnavailable as error:
             self.status.error = str(error)
             return None
@@ -227,7 +227,7 @@ class Watcher:
             self.status.leader = self.status.connected = self.status.live = False
             self.live_since = None
             try:
-                cache.release_lease(token)
+                watch_store.release_lease(token)
             except cache.CacheUnavailable as error:
                 logger.warning("could not release the watcher lease (it expires on its own): %s", error)
 
@@ -354,7 +354,7 @@ class Watcher:
         changes = key_changes(rendered, time.time())
         events = [vm_event(entry) for entry in rendered.arrived]
         try:
-            missing = cache.apply_changes(token, changes, events, self._live_marker(), self.options.live_seconds)
+            missing = watch_store.apply_changes(token, changes, events, self._live_marker(), self.options.live_seconds)
         except cache.CacheUnavailable as error:
             logger.warning("inventory watcher could not write (everything is rewritten once Redis answers): %s", error)
             self.unwritten = True
@@ -366,7 +366,7 @@ class Watcher:
     def _write_everything(self, token: str) -> None:
         snapshot = self.mirror.render_everything().everything
         try:
-            cache.replace_everything(token, snapshot, self._live_marker(), self.options.live_seconds, time.time())
+            watch_store.replace_everything(token, snapshot, self._live_marker(), self.options.live_seconds, time.time())
         except cache.CacheUnavailable as error:
             logger.warning("inventory watcher could not write the inventory (tried again after each wait): %s", error)
             self.unwritten = True
@@ -375,7 +375,7 @@ class Watcher:
 
     def _heartbeat(self, token: str, connection: VCenterConnection) -> None:
         try:
-            if cache.heartbeat(token, None if self.unwritten else self._live_marker(), self.options.live_seconds):
+            if watch_store.heartbeat(token, None if self.unwritten else self._live_marker(), self.options.live_seconds):
                 logger.info("inventory watcher: a full reload was asked for")
                 self.reload_asked = True
         except cache.CacheUnavailable as error:
@@ -397,11 +397,11 @@ class Watcher:
         if not self.unwritten:
             extra = 2 * (self.status.reconcile_seconds or 0)
             with contextlib.suppress(cache.CacheUnavailable):
-                cache.heartbeat(token, self._live_marker(), self.options.live_seconds + extra)
+                watch_store.heartbeat(token, self._live_marker(), self.options.live_seconds + extra)
 
     def _drop_live(self, token: str) -> None:
         with contextlib.suppress(cache.CacheUnavailable):  # the marker expires on its own
-            cache.heartbeat(token, None, self.options.live_seconds)
+            watch_store.heartbeat(token, None, self.options.live_seconds)
 
     def _live_marker(self) -> dict[str, Any]:
         return {
@@ -415,10 +415,10 @@ class Watcher:
         self.status.updated_at = time.time()
         self.status.memory_mb = _resident_mb()
         with contextlib.suppress(cache.CacheUnavailable):  # said again after the next wait
-            cache.publish_replica_status(self.replica, asdict(self.status))
+            watch_store.publish_replica_status(self.replica, asdict(self.status))
 
 
-def key_changes(rendered: Rendered, fetched_at: float) -> list[cache.KeyChange]:
+def key_changes(rendered: Rendered, fetched_at: float) -> list[watch_store.KeyChange]:
     """The cache writes for what the mirror rendered (everything but a whole reload)."""
 
     def meta(scope: Scope) -> dict:
@@ -426,20 +426,20 @@ def key_changes(rendered: Rendered, fetched_at: float) -> list[cache.KeyChange]:
 
     changes = []
     if rendered.datacenters is not None:
-        changes.append(cache.list_change(cache.datacenters_key(), rendered.datacenters, meta(Scope.everything())))
+        changes.append(watch_store.list_change(cache.datacenters_key(), rendered.datacenters, meta(Scope.everything())))
     for kind, lists in (("clusters", rendered.cluster_lists), ("folders", rendered.folder_lists)):
         for datacenter_id, items in lists.items():
             key = cache.datacenter_key(datacenter_id, kind)
-            changes.append(cache.list_change(key, items, meta(Scope.datacenter(datacenter_id))))
+            changes.append(watch_store.list_change(key, items, meta(Scope.datacenter(datacenter_id))))
     for cluster_id, resources in rendered.resources.items():
         if resources is None:
-            changes.append(cache.KeyChange(cache.resources_key(cluster_id), drop=True))
+            changes.append(watch_store.KeyChange(cache.resources_key(cluster_id), drop=True))
         else:
-            changes.append(cache.resources_change(cluster_id, resources, meta(Scope.cluster(cluster_id))))
+            changes.append(watch_store.resources_change(cluster_id, resources, meta(Scope.cluster(cluster_id))))
     for (datacenter_id, kind), machines in rendered.machines.items():
         key = cache.datacenter_key(datacenter_id, kind)
         scope_meta = meta(Scope.datacenter(datacenter_id))
-        changes.append(cache.objects_change(key, machines.upserted, machines.removed, scope_meta))
+        changes.append(watch_store.objects_change(key, machines.upserted, machines.removed, scope_meta))
     return changes
 
 

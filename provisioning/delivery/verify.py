@@ -13,6 +13,7 @@ looks), or not yet / not known now (`delivery.steps.watch` looks again later).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 
@@ -76,7 +77,8 @@ def _changed(vm_request: VMRequest) -> Outcome:
     vm = found.vm
     listed = (vm.get("num_cpus"), vm.get("memory_mb"))
     if listed != (vm_request.num_cpus, vm_request.memory_mb):
-        catalog.ask_for_a_fresh_look()
+        with contextlib.suppress(catalog.Unavailable):  # asked again at the next check
+            catalog.ask_for_a_fresh_look()
         return Outcome(
             problem=f"the inventory lists {listed[0]} CPUs and {listed[1]} MB (refreshed {vm['id']})", waiting=waiting
         )

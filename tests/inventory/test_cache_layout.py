@@ -10,7 +10,7 @@ import time
 import pytest
 from django_redis import get_redis_connection
 
-from inventory import cache
+from inventory import cache, refresh_locks
 from inventory.snapshot import Scope
 from tests.support.inventory_data import sample_snapshot
 
@@ -202,24 +202,24 @@ def test_a_cluster_is_unknown_only_when_every_cluster_list_is_cached(redis_clien
 
 def test_a_burst_of_refresh_requests_claims_once(redis_client):
     scope = Scope.datacenter("datacenter-2")
-    claims = [cache.claim_refresh_request(scope) for _ in range(20)]
+    claims = [refresh_locks.claim_refresh_request(scope) for _ in range(20)]
     assert claims.count(True) == 1
-    cache.clear_refresh_request(scope)
-    assert cache.claim_refresh_request(scope) is True
+    refresh_locks.clear_refresh_request(scope)
+    assert refresh_locks.claim_refresh_request(scope) is True
 
 
 def test_the_refresh_lock_is_single_flight_and_kept_alive(redis_client, settings):
     settings.INVENTORY_LOCK_TIMEOUT = 1
     scope = Scope.cluster("domain-c7")
-    with cache.refresh_lock(scope) as first:
+    with refresh_locks.refresh_lock(scope) as first:
         assert first is True
-        with cache.refresh_lock(scope) as second:
+        with refresh_locks.refresh_lock(scope) as second:
             assert second is False
         time.sleep(1.5)  # longer than the lock timeout: the keeper extends it
-        assert cache.refresh_running(scope)
-        with cache.refresh_lock(scope) as third:
+        assert refresh_locks.refresh_running(scope)
+        with refresh_locks.refresh_lock(scope) as third:
             assert third is False
-    assert not cache.refresh_running(scope)
+    assert not refresh_locks.refresh_running(scope)
 
 
 def test_the_overview_lists_every_scope_with_counts_age_and_ttl(redis_client):

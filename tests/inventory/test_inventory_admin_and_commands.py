@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django_q.models import OrmQ, Schedule
 
 from devtools.ports import free_port
-from inventory import cache, tasks
+from inventory import cache, refresh_locks, tasks
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.snapshot import Scope
@@ -33,7 +33,10 @@ def test_warm_cache_fills_the_cache_and_prints_a_summary(vcenter, real_redis, ca
 def test_warm_cache_waits_for_a_refresh_already_running(vcenter, real_redis, settings):
     from inventory.snapshot import Scope
 
-    with cache.refresh_lock(Scope.everything()), pytest.raises(CommandError, match="another refresh held the lock"):
+    with (
+        refresh_locks.refresh_lock(Scope.everything()),
+        pytest.raises(CommandError, match="another refresh held the lock"),
+    ):
         call_command("warm_cache", wait=0.3)
     call_command("warm_cache", wait=0.3)
     assert RefreshRun.objects.filter(outcome=RefreshOutcome.SUCCEEDED).count() == 1
@@ -117,7 +120,7 @@ def test_a_queued_refresh_shows_and_a_second_click_queues_nothing(client, staff,
     # While it waits nothing changes: the poll answers 204. Once it ran, the poll brings the new row.
     poll_url = re.search(r'hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
     assert client.get(poll_url, headers={"HX-Request": "true"}).status_code == 204
-    cache.clear_refresh_request(Scope.cluster("domain-c7"))  # what the refresh job does when it is done
+    refresh_locks.clear_refresh_request(Scope.cluster("domain-c7"))  # what the refresh job does when it is done
     fragment = client.get(poll_url, headers={"HX-Request": "true"})
     assert fragment.status_code == 200
     assert 'value="cluster:domain-c7"' in fragment.content.decode()

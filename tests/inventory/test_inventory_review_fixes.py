@@ -14,7 +14,7 @@ from django_q.models import OrmQ
 from django_redis import get_redis_connection
 
 from devtools.ports import free_port
-from inventory import cache, catalog, tasks, vsphere
+from inventory import cache, catalog, refresh_locks, tasks, vsphere
 from inventory import refresh as refresher
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
@@ -55,7 +55,7 @@ def test_a_cold_miss_waiter_answers_with_the_outcome_of_the_collection_it_waited
             connections.close_all()  # this thread's own connection (force_login queries outside a request)
 
     waiter = threading.Thread(target=ask)
-    with cache.refresh_lock(Scope.everything()) as acquired:
+    with refresh_locks.refresh_lock(Scope.everything()) as acquired:
         assert acquired
         waiter.start()
         assert waiting.wait(10), "the request waits for the collection holding the lock"
@@ -172,7 +172,7 @@ def test_an_unexpected_collector_error_fails_the_run_and_is_raised(monkeypatch, 
     assert "RuntimeError: unexpected property 'summary'" in run.error
     assert "sekret-password" not in run.error
     assert run.duration_ms is not None and run.soap_calls == 3
-    assert not cache.refresh_running(Scope.everything()), "the lock is released"
+    assert not refresh_locks.refresh_running(Scope.everything()), "the lock is released"
     with pytest.raises(RuntimeError):
         tasks.refresh_scope("all", RefreshTrigger.SCHEDULE)  # the django-q2 task fails visibly
     assert RefreshRun.objects.filter(outcome=RefreshOutcome.FAILED).count() == 2

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django_q.models import OrmQ
 from django_redis import get_redis_connection
 
-from inventory import cache, catalog, tasks
+from inventory import cache, catalog, tasks, watch_store
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from tests.support.inventory_data import sample_snapshot
@@ -23,8 +23,8 @@ LAST_UPDATE = 1_700_000_000.0
 def live():
     """A warm cache a day old, then a watcher that went live (its lease and marker)."""
     cache.write_snapshot(sample_snapshot(), fetched_at=time.time() - 86_000)
-    token = cache.acquire_lease("replica-a", 30)
-    cache.heartbeat(token, {"replica": "replica-a", "last_update_at": LAST_UPDATE, "heard_at": time.time()}, 30)
+    token = watch_store.acquire_lease("replica-a", 30)
+    watch_store.heartbeat(token, {"replica": "replica-a", "last_update_at": LAST_UPDATE, "heard_at": time.time()}, 30)
     return token
 
 
@@ -40,7 +40,7 @@ def test_answers_are_live_with_their_last_update_and_old_lists_are_not_refreshed
 
 
 def test_once_the_watcher_is_gone_answers_are_a_snapshot_and_old_lists_are_refreshed(logged_in, live):
-    cache.release_lease(live)
+    watch_store.release_lease(live)
 
     body = logged_in.get("/api/vsphere/datacenters").json()
 
@@ -73,8 +73,8 @@ def test_refresh_jobs_collect_nothing_while_live_and_an_admin_refresh_asks_for_a
 
     assert scheduled["outcome"] == asked["outcome"] == RefreshOutcome.SKIPPED
     assert RefreshRun.objects.count() == 0
-    assert cache.heartbeat(live, None, 30) is True, "the watcher is asked for a full reload"
-    assert cache.heartbeat(live, None, 30) is False, "once"
+    assert watch_store.heartbeat(live, None, 30) is True, "the watcher is asked for a full reload"
+    assert watch_store.heartbeat(live, None, 30) is False, "once"
 
 
 def test_warm_cache_leaves_a_live_cache_to_its_watcher(live):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from inventory import cache, catalog
+from inventory import cache, catalog, watch_store
 from tests.support.inventory_data import sample_snapshot
 from tests.support.vcenter_admin import admin_session, rename, vim
 from tests.support.watching import wait_until
@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LIVE = {"replica": "test", "since": 1.0, "last_update_at": 1.0, "heard_at": 1.0}
 
 
-def vm_change(name: str) -> cache.KeyChange:
+def vm_change(name: str) -> watch_store.KeyChange:
     vm = {"id": "vm-000", "name": name, "cluster_id": "domain-c7"}
-    return cache.objects_change(cache.datacenter_key("datacenter-2", "vms"), [vm], [], {"fetched_at": 1.0})
+    return watch_store.objects_change(cache.datacenter_key("datacenter-2", "vms"), [vm], [], {"fetched_at": 1.0})
 
 
 def cached_vm_name() -> str:
@@ -32,44 +32,44 @@ def cached_vm_name() -> str:
 
 
 def test_one_lease_at_a_time_and_a_replica_whose_lease_expired_cannot_write(real_redis):
-    first = cache.acquire_lease("replica-a", 0.3)
-    assert first is not None and cache.acquire_lease("replica-b", 0.3) is None
-    cache.replace_everything(first, sample_snapshot(), LIVE, 5, time.time())
-    cache.apply_changes(first, [vm_change("written by a")], [], LIVE, 5)
+    first = watch_store.acquire_lease("replica-a", 0.3)
+    assert first is not None and watch_store.acquire_lease("replica-b", 0.3) is None
+    watch_store.replace_everything(first, sample_snapshot(), LIVE, 5, time.time())
+    watch_store.apply_changes(first, [vm_change("written by a")], [], LIVE, 5)
     assert cached_vm_name() == "written by a"
 
     time.sleep(0.4)  # replica a hangs: its lease expires, b takes over
-    second = cache.acquire_lease("replica-b", 10)
+    second = watch_store.acquire_lease("replica-b", 10)
     assert second is not None and int(second.split(":")[0]) > int(first.split(":")[0])
 
-    assert cache.renew_lease(first, 10) is False
+    assert watch_store.renew_lease(first, 10) is False
     with pytest.raises(cache.Fenced):
-        cache.apply_changes(first, [vm_change("late write by a")], [], LIVE, 5)
+        watch_store.apply_changes(first, [vm_change("late write by a")], [], LIVE, 5)
     with pytest.raises(cache.Fenced):
-        cache.replace_everything(first, sample_snapshot("stale"), LIVE, 5, time.time())
+        watch_store.replace_everything(first, sample_snapshot("stale"), LIVE, 5, time.time())
     with pytest.raises(cache.Fenced):
-        cache.heartbeat(first, LIVE, 5)
+        watch_store.heartbeat(first, LIVE, 5)
     assert cached_vm_name() == "written by a"
     assert real_redis.keys(f"{cache.PREFIX}tmp:*") == [], "the refused reload left no staged keys"
 
-    cache.apply_changes(second, [vm_change("written by b")], [], LIVE, 5)
+    watch_store.apply_changes(second, [vm_change("written by b")], [], LIVE, 5)
     assert cached_vm_name() == "written by b"
 
 
 def test_a_released_lease_is_taken_at_once_and_takes_the_live_marker_with_it(real_redis):
-    token = cache.acquire_lease("replica-a", 30)
-    cache.heartbeat(token, LIVE, 30)
+    token = watch_store.acquire_lease("replica-a", 30)
+    watch_store.heartbeat(token, LIVE, 30)
     assert cache.watcher_live() == LIVE
 
-    cache.release_lease(token)
+    watch_store.release_lease(token)
 
     assert cache.watcher_live() is None
-    assert cache.acquire_lease("replica-b", 30) is not None
+    assert watch_store.acquire_lease("replica-b", 30) is not None
 
 
 def test_a_refresh_collected_before_the_watcher_went_live_is_not_written_over_it(real_redis):
-    token = cache.acquire_lease("replica-a", 30)
-    cache.replace_everything(token, sample_snapshot("watcher"), LIVE, 30, time.time())
+    token = watch_store.acquire_lease("replica-a", 30)
+    watch_store.replace_everything(token, sample_snapshot("watcher"), LIVE, 30, time.time())
 
     with pytest.raises(cache.WatcherLive):
         cache.write_snapshot(sample_snapshot("older refresh"))
@@ -110,7 +110,7 @@ def leader_pid() -> int | None:
 
 
 def replica(pid: int) -> dict:
-    return next((s for s in cache.replica_statuses() if s["pid"] == pid), {})
+    return next((s for s in watch_store.replica_statuses() if s["pid"] == pid), {})
 
 
 def renamed_in_cache(name: str) -> bool:
@@ -155,7 +155,7 @@ def test_a_paused_leader_is_replaced_and_fenced_off_and_a_dead_one_replaced(
 
         first.send_signal(signal.SIGTERM)  # a clean stop gives the lease and the live marker up at once
         assert first.wait(15) == 0
-        assert cache.lease_holder() is None and cache.watcher_live() is None
+        assert watch_store.lease_holder() is None and cache.watcher_live() is None
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:

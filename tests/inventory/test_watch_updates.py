@@ -11,7 +11,7 @@ import pytest
 from django_redis import get_redis_connection
 from pyVmomi import vmodl
 
-from inventory import cache, catalog
+from inventory import cache, catalog, watch_store
 from inventory.vsphere_updates import UpdateFeed, VersionLost, object_changes
 from inventory.watcher import Watcher, WatchOptions
 from tests.support.scripted_vcenter import (
@@ -118,7 +118,7 @@ def test_enter_modify_and_leave_reach_the_cache_and_new_vms_are_announced():
     assert feed.asked == ["", "1", "2", "3", "4", "4", "5"]
     assert vm_names() == {"vm-1": "web01-renamed", "vm-2": "web02"}
     assert {vm["id"]: vm["power_state"] for vm in catalog.vms(DC).items}["vm-2"] == "poweredOff"
-    events = [event for _, event in cache.read_events("0-0", 0.1)]
+    events = [event for _, event in watch_store.read_events("0-0", 0.1)]
     assert [(e["type"], e.get("name")) for e in events] == [("resync", None), ("vm", "web03"), ("vm", "web01-renamed")]
     assert watcher.status.last_update_at is not None and watcher.status.lag_ms is not None
 
@@ -140,7 +140,7 @@ def test_a_vm_that_arrives_without_uuid_is_listed_and_announced_again_once_it_ha
     run(feed)
 
     assert [vm["uuid"] for vm in catalog.vms(DC).items] == ["4210-abc"]
-    events = [event for _, event in cache.read_events("0-0", 0.1) if event["type"] == "vm"]
+    events = [event for _, event in watch_store.read_events("0-0", 0.1) if event["type"] == "vm"]
     assert [e["uuid"] for e in events] == ["", "4210-abc"]
 
 
@@ -202,7 +202,7 @@ def test_a_list_redis_lost_is_rewritten_whole_from_the_mirror():
 
 
 def test_redis_failing_while_updates_arrive_is_caught_up_afterwards(monkeypatch):
-    real_apply = cache.apply_changes
+    real_apply = watch_store.apply_changes
     failures = []
 
     def failing_once(*args, **kwargs):
@@ -211,7 +211,7 @@ def test_redis_failing_while_updates_arrive_is_caught_up_afterwards(monkeypatch)
             raise cache.CacheUnavailable("Redis is down")
         return real_apply(*args, **kwargs)
 
-    monkeypatch.setattr(cache, "apply_changes", failing_once)
+    monkeypatch.setattr(watch_store, "apply_changes", failing_once)
     seen = []
     feed = ScriptedFeed(
         small_inventory("1", vm_update("vm-1", "web01", "host-10")),
@@ -234,14 +234,14 @@ def test_a_stopped_watcher_gives_its_lease_and_live_marker_up():
 
     watcher.run(vcenter.stop)
 
-    assert cache.lease_holder() is None and cache.watcher_live() is None
-    assert [status["replica"] for status in cache.replica_statuses()] == ["first"]
-    assert cache.replica_statuses()[0]["leader"] is False
+    assert watch_store.lease_holder() is None and cache.watcher_live() is None
+    assert [status["replica"] for status in watch_store.replica_statuses()] == ["first"]
+    assert watch_store.replica_statuses()[0]["leader"] is False
 
 
 def test_a_full_reload_comes_when_asked_and_when_due():
     first = ScriptedFeed(small_inventory("1", vm_update("vm-1", "web01", "host-10")), None)
-    first.before_answer = lambda version: version == "1" and cache.request_resync()
+    first.before_answer = lambda version: version == "1" and watch_store.request_resync()
     asked = ScriptedFeed(small_inventory("1", vm_update("vm-2", "web02", "host-10")), None)
     due = ScriptedFeed(small_inventory("1", vm_update("vm-3", "web03", "host-10")))
     vcenter = ScriptedVCenter(first, asked, due)
@@ -253,7 +253,7 @@ def test_a_full_reload_comes_when_asked_and_when_due():
 
     assert vcenter.opened == [first, asked, due] and first.closed and asked.closed
     assert vm_names() == {"vm-3": "web03"}
-    events = [event["type"] for _, event in cache.read_events("0-0", 0.1)]
+    events = [event["type"] for _, event in watch_store.read_events("0-0", 0.1)]
     assert events == ["resync", "resync", "resync"]
 
 

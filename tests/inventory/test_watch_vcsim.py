@@ -16,7 +16,7 @@ from pyVim.task import WaitForTask
 
 from devtools.ports import free_port
 from devtools.redis_server import start_redis
-from inventory import cache, tasks
+from inventory import cache, tasks, watch_store
 from inventory.choices import RefreshOutcome
 from inventory.models import RefreshRun
 from tests.support.services import use_redis, use_vcenter
@@ -164,7 +164,9 @@ def test_redis_hanging_while_updates_arrive_is_caught_up_once_it_answers(setting
 
 def test_the_admin_cache_page_shows_the_watcher(vcenter, real_redis, api):
     with watching(replica="replica-one"):
-        wait_until(lambda: cache.replica_statuses() and cache.replica_statuses()[0]["heard_at"], 5, "status")
+        wait_until(
+            lambda: watch_store.replica_statuses() and watch_store.replica_statuses()[0]["heard_at"], 5, "status"
+        )
         page = api.get("/admin/inventory/refreshrun/cache/").content.decode()
     assert "replica-one" in page and "leader, live" in page and "connected" in page
 
