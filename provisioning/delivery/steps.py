@@ -185,23 +185,9 @@ def plan(request_id: int) -> str:
         # A retried job: this very commit was planned already.
         vm_request.transition(S.PLANNED, message=f"Commit {head[:12]} was already planned.")
         return "planned"
-    guard = BranchGuard(vm_request.branch, expected)
-    try:
-        result = atlantis.plan(
-            vm_request.branch,
-            vm_request.directory,
-            commit=expected,
-            before_send=guard.before_send,
-            after_answer=guard.after_answer,
-        )
-    except BranchChanged as changed:
-        return _stop_changed(vm_request, expected, changed.head, "just before the plan")
-    except gitops.GitError as error:
-        _fail(vm_request, S.PLAN_FAILED, f"Could not read branch {vm_request.branch}; nothing was planned: {error}")
-        return "failed"
-    except atlantis.AtlantisConfigError as error:
-        _fail(vm_request, S.PLAN_FAILED, f"Atlantis is not configured: {error}")
-        return "failed"
+    result, guard, over = _guarded_call(atlantis.plan, vm_request, expected, S.PLAN_FAILED, "just before the plan")
+    if result is None:
+        return over
     if result.outcome is atlantis.Outcome.BUSY:
         vm_request.note(f"{result.message} Planning again in {BUSY_RETRY_SECONDS} s.")
         VMRequest.objects.filter(pk=vm_request.pk).update(updated_at=timezone.now())
@@ -259,6 +245,33 @@ def _impact_note(kind: str, impact: dict) -> str:
     return f" The guest restarts: {reasons}." if impact["restarts"] else " The guest keeps running."
 
 
+def _guarded_call(call, vm_request: VMRequest, expected: str, failed_to: str, stopped_when: str):
+    """`call` (atlantis.plan or atlantis.apply) with the branch guard around it, under the repository's lock.
+
+    Returns (result, guard, "") when Atlantis was asked, or (None, guard, what the step returns) when the step is
+    over: the branch changed before the call (nothing sent), Git could not be read, or Atlantis is not configured."""
+    guard = BranchGuard(vm_request.branch, expected)
+    try:
+        result = call(
+            vm_request.branch,
+            vm_request.directory,
+            commit=expected,
+            before_send=guard.before_send,
+            after_answer=guard.after_answer,
+        )
+    except BranchChanged as changed:
+        return None, guard, _stop_changed(vm_request, expected, changed.head, stopped_when)
+    except gitops.GitError as error:
+        _fail(
+            vm_request, failed_to, f"Could not read branch {vm_request.branch}; nothing was sent to Atlantis: {error}"
+        )
+        return None, guard, "failed"
+    except atlantis.AtlantisConfigError as error:
+        _fail(vm_request, failed_to, f"Atlantis is not configured: {error}")
+        return None, guard, "failed"
+    return result, guard, ""
+
+
 def _stop_changed(vm_request: VMRequest, expected: str, head: str | None, when: str) -> str:
     """The branch is not vmprov's commit: stop where a person decides, naming what changed."""
     message = changed_branch_message(vm_request, expected, head, when)
@@ -278,23 +291,11 @@ def apply(request_id: int) -> str:
         return "skipped"
     expected = vm_request.planned_commit
     vm_request.transition(S.APPLYING, message=f"Atlantis applies commit {expected[:12]}.")
-    guard = BranchGuard(vm_request.branch, expected)
-    try:
-        result = atlantis.apply(
-            vm_request.branch,
-            vm_request.directory,
-            commit=expected,
-            before_send=guard.before_send,
-            after_answer=guard.after_answer,
-        )
-    except BranchChanged as changed:
-        return _stop_changed(vm_request, expected, changed.head, "after the approval; nothing was applied")
-    except gitops.GitError as error:
-        _fail(vm_request, S.APPLY_FAILED, f"Could not read branch {vm_request.branch}; nothing was applied: {error}")
-        return "failed"
-    except atlantis.AtlantisConfigError as error:
-        _fail(vm_request, S.APPLY_FAILED, f"Atlantis is not configured: {error}")
-        return "failed"
+    result, guard, over = _guarded_call(
+        atlantis.apply, vm_request, expected, S.APPLY_FAILED, "after the approval; nothing was applied"
+    )
+    if result is None:
+        return over
     if result.outcome is atlantis.Outcome.BUSY:
         vm_request.transition(S.APPROVED, message=f"{result.message} Applying again in {BUSY_RETRY_SECONDS} s.")
         enqueue_later("apply", vm_request.pk, BUSY_RETRY_SECONDS)
