@@ -68,12 +68,17 @@ def changed_branch_message(vm_request: VMRequest, expected: str, head: str | Non
     if head is None:
         return f"Branch {branch} is gone or could not be read {when}; vmprov's commit was {expected[:12]}."
     try:
-        content = gitops.branch_content(branch, head, vm_request.directory)
-        differing = gitops.differing_files(content.files, vm_request.rendered_files)
-        since = gitops.branch_content(branch, expected, vm_request.directory).changed
+        # One clone: the paths changed since vmprov's commit; only when that commit left the branch (a force push)
+        # a second look compares the directory at the head with what vmprov rendered.
+        since = gitops.branch_content(branch, expected, vm_request.directory)
+        if since.commit_found:
+            files = sorted(since.changed)
+        else:
+            at_head = gitops.branch_content(branch, head, vm_request.directory)
+            differing = gitops.differing_files(at_head.files, vm_request.rendered_files)
+            files = sorted(f"{vm_request.directory}/{name}" for name in differing)
     except gitops.GitError as error:
-        differing, since = [], [f"(could not be listed: {error})"]
-    files = sorted({f"{vm_request.directory}/{name}" for name in differing} | set(since))
+        files = [f"(could not be listed: {error})"]
     return (
         f"Branch {branch} changed outside vmprov {when}: it points at {head[:12]}, not at vmprov's commit "
         f"{expected[:12]}. Files that differ: {', '.join(files) or 'none in the request directory'}. "
