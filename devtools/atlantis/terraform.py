@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -86,7 +87,10 @@ def read_hcl(text: str) -> dict[str, Any]:
     """A configuration or values file as python-hcl2 reads it: strings unquoted and unescaped, heredocs as strings."""
     for escape, placeholder in _ESCAPES.items():
         text = text.replace(escape, placeholder)
-    return _literal(hcl2.loads(text, serialization_options=_OPTIONS))
+    # python-hcl2 8.x is not thread-safe (shared, mutated default serialization contexts): one lock for every parse
+    # in the process, kept on the hcl2 module so vmprov's own reader takes the same one.
+    with hcl2.__dict__.setdefault("_serialization_lock", threading.Lock()):
+        return _literal(hcl2.loads(text, serialization_options=_OPTIONS))
 
 
 def read_tfvars(text: str, file_name: str) -> dict[str, Any]:

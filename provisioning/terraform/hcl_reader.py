@@ -8,11 +8,18 @@ drops both. Expressions are "${...}" in both. The helpers below accept either.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import hcl2
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+# python-hcl2 8.x serializes with module-level default `SerializationContext` objects that it mutates and restores
+# around nested expressions: two threads parsing at once can leave one of them set for good (a bare `var.x` then
+# reads without its `${}`). Every parse in this process takes one lock, kept on the hcl2 module so that any other
+# reader in the process (the tests' Atlantis double, a server thread) can take the same one without importing vmprov.
+HCL2_LOCK: threading.Lock = hcl2.__dict__.setdefault("_serialization_lock", threading.Lock())
 
 
 def parse_hcl(text: str) -> dict[str, Any]:
@@ -23,7 +30,8 @@ def parse_hcl(text: str) -> dict[str, Any]:
     contain such text whenever a user typed `${`. Both escapes stand for literal text, which is never a variable
     reference or a name, so they are blanked out before parsing; nothing read from the result depends on them.
     """
-    return hcl2.loads(text.replace("$${", "__{").replace("%%{", "__{"))
+    with HCL2_LOCK:
+        return hcl2.loads(text.replace("$${", "__{").replace("%%{", "__{"))
 
 
 def unquoted_label(key: str) -> str:
