@@ -67,10 +67,10 @@ from bench.inventory_bench import (  # noqa: E402
     stop_process,
     wait_for_http,
 )
-from devtools.atlantis.vcenter import session as admin_session  # noqa: E402
 from devtools.ports import free_port  # noqa: E402
 from devtools.redis_server import start_redis  # noqa: E402
 from devtools.vcsim import Vcsim, build_vcsim, start_vcsim  # noqa: E402
+from devtools.vsphere_provider import session as admin_session  # noqa: E402
 from inventory.cache import replica_key, watcher_key  # noqa: E402
 
 # About 50,000 objects: LARGE with ten times the VMs per cluster.

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 from devtools.atlantis import LocalAtlantis
-from devtools.atlantis.vcenter import VCenterProvider
+from devtools.vsphere_provider import VCenterProvider
 
 
 def main() -> None:

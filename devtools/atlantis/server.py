@@ -1,23 +1,16 @@
 """A local double of Atlantis's API for tests and the demo: `LocalAtlantis`, on 127.0.0.1 in a background thread.
 
-It answers as Atlantis v0.44.0 does (v0.45.0's answer where one changed and `version` asks for it); every answer
-comes from a fixture in answers/ whose `source` names the Atlantis file it was read from (see fixtures.py).
+Every answer comes from a fixture in answers/ naming the Atlantis source it was read from (v0.44.0; v0.45.0's where
+one changed and `version` asks for it). Routes: `POST /api/plan` and `POST /api/apply` (what vmprov calls). Checks in
+Atlantis's order (api_controller.go, apiParseAndValidate): API disabled, token, body, JSON, missing fields, VCS type,
+clone URL (a repository this double serves), repository name, allowlist. Then, like Atlantis's PR-0 working
+directory, one call at a time clones the branch afresh and plans each `Paths` entry (terraform.py); an apply plans
+again, then carries the plan out through `provider`. A call arriving while another runs counts as an overlap. A
+project's Go error is written `{}` in the answer (a missing directory: `{"RepoRelDir": ...}`); its text goes to
+`errors`, as only Atlantis's log shows it; any failed project makes the answer a 500.
 
-- Routes: `POST /api/plan`, `POST /api/apply`, `GET /api/locks` (no token); another method 405, another path 404.
-- Checks, in Atlantis's order (api_controller.go, apiParseAndValidate): API disabled (no secret), token, body read,
-  JSON, missing `Repository`/`Ref`/`Type`, VCS type, clone URL (a repository this double serves), repository name,
-  allowlist. Texts that quote what Go decoded are simplified (see the fixtures' notes).
-- Then, like Atlantis's PR-0 working directory, a call takes one lock, clones the branch afresh (`git clone --depth=1
-  --branch <Ref> --single-branch`) and plans each `Paths` entry as Terraform would (terraform.py) against the state
-  of the directory's backend (state.py: the double remembers what it created, as a backend does). An apply plans
-  again, then carries out that plan through `provider` (by default `SimulatedProvider`, which touches nothing;
-  `vcenter.VCenterProvider` clones, resizes and destroys in vcsim). A call arriving while another runs is counted as
-  an overlap: Atlantis would share its working directory.
-- A project's error is a Go error, written `{}` (a missing directory `{"RepoRelDir": ...}`); its text goes to
-  `errors`, as only Atlantis's log shows it. Any failed project makes the answer a 500.
-
-Fault injection: `respond_next(status, body)`, `drop_next(before_work=False)` (close the connection without an
-answer, after the work unless `before_work`), `error_next()` (every project of the next call fails), `delay`.
+Faults: `respond_next(status, body)`, `drop_next(before_work=False)` (close the connection without an answer, after
+the work unless `before_work`), `error_next()` (every project of the next call fails), `delay` (seconds of work).
 """
 
 from __future__ import annotations
@@ -25,45 +18,41 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from devtools.atlantis import terraform
-from devtools.atlantis.fixtures import answer, fill, fixture
-from devtools.atlantis.state import Provider, SimulatedProvider, StateStore
+from devtools.atlantis.fixtures import answer, fixture
 
 TOKEN_HEADER = "X-Atlantis-Token"
 DEFAULT_SECRET = "local-atlantis-api-secret"
 VCS_TYPES = ("Github", "Gitlab", "BitbucketCloud", "BitbucketServer", "AzureDevops", "Gitea")
 NOT_IMPLEMENTED_TYPES = ("BitbucketCloud", "BitbucketServer", "AzureDevops")
 VCS_HOSTS = {"Github": "github.com", "Gitlab": "gitlab.com", "Gitea": "gitea.com"}
-ROUTES = {"/api/plan": "POST", "/api/apply": "POST", "/api/locks": "GET"}
+ROUTES = ("/api/plan", "/api/apply")
 # APIRequest's fields as Go's encoding/json fills them: keys match whatever their case, unknown keys are dropped.
-_FIELDS = {"repository": ("Repository", str), "ref": ("Ref", str), "type": ("Type", str), "pr": ("PR", int)}
-_FIELDS |= {"projects": ("Projects", list), "paths": ("Paths", list)}
+FIELDS = {"repository": str, "ref": str, "type": str, "pr": int, "projects": list, "paths": list}
+NAMES = {"pr": "PR"}
 
 
 @dataclass
 class RecordedRequest:
-    """One request as the double saw it; the token header is left out (`token` says whether one matched)."""
+    """One request as the double saw it, without the token header (`token`: "absent", "matching" or "wrong")."""
 
     method: str
     path: str
     headers: list[tuple[str, str]]
     body: bytes
-    token: str  # "absent", "matching" or "wrong"
+    token: str
     status: int | None = None  # None: the connection was closed without an answer
     response: bytes = b""
     overlapped: bool = False
@@ -80,24 +69,16 @@ class ProjectError:
 
 
 @dataclass
-class _Answer:
+class Answer:
     status: int
-    body: bytes
+    body: bytes = b""
     content_type: str = "application/json"
     drop: bool = False  # close the connection without answering
 
 
-@dataclass
-class _Fault:
-    kind: str  # "respond", "drop" or "error"
-    commands: tuple[str, ...]
-    answer: _Answer | None = None
-    before_work: bool = False
-
-
 def parse_request(body: bytes) -> tuple[dict[str, Any], str | None]:
-    """The APIRequest Atlantis decodes from `body`, and why it cannot be decoded (None when it can). A null leaves a
-    field empty; a value of the wrong type is a parse error, as in Go."""
+    """The APIRequest Atlantis decodes from `body`, and why it cannot (None when it can). A null leaves a field
+    empty; a value of the wrong type is a parse error."""
     request: dict[str, Any] = {"Repository": "", "Ref": "", "Type": "", "PR": 0, "Projects": [], "Paths": []}
     try:
         document = json.loads(body.decode("utf-8"))
@@ -106,17 +87,17 @@ def parse_request(body: bytes) -> tuple[dict[str, Any], str | None]:
     if not isinstance(document, dict | None):
         return request, f"a JSON {type(document).__name__} is not an APIRequest object"
     for key, value in (document or {}).items():
-        name, kind = _FIELDS.get(key.lower(), (None, None))
-        if name is not None and value is not None:
+        kind = FIELDS.get(key.lower())
+        if kind and value is not None:
             if not isinstance(value, kind) or isinstance(value, bool):
                 return request, f"{key} is not a JSON {'number' if kind is int else kind.__name__}"
-            request[name] = value
+            request[NAMES.get(key.lower(), key.lower().capitalize())] = value
     if not all(isinstance(project, str) for project in request["Projects"]):
         return request, "Projects holds a value that is not a string"
     for index, entry in enumerate(request["Paths"]):
-        fields = {key.lower(): value for key, value in entry.items()} if isinstance(entry, dict) else None
-        path = {name: (fields or {}).get(name.lower()) or "" for name in ("Directory", "Workspace")}
-        if fields is None or not all(isinstance(value, str) for value in path.values()):
+        fields = {key.lower(): value for key, value in entry.items()} if isinstance(entry, dict) else {}
+        path = {name: fields.get(name.lower()) or "" for name in ("Directory", "Workspace")}
+        if not isinstance(entry, dict) or not all(isinstance(value, str) for value in path.values()):
             return request, "Paths holds an entry that is not {Directory: string, Workspace: string}"
         request["Paths"][index] = path
     return request, None
@@ -133,36 +114,27 @@ class LocalAtlantis:
         repo_allowlist: Iterable[str] | None = None,
         version: str = "0.44.0",
         var_files: Iterable[str] = (),
-        provider: Provider | None = None,
+        provider: Any = None,
     ) -> None:
-        self.api_secret = api_secret
+        self.api_secret, self.version, self.delay = api_secret, version, 0.0
         self.repo_clone_url = {repo: str(url) for repo, url in (repo_clone_url or {}).items()}
-        self.repo_allowlist = list(repo_allowlist) if repo_allowlist is not None else list(self.repo_clone_url)
-        self.version = version
+        self.repo_allowlist = list(self.repo_clone_url if repo_allowlist is None else repo_allowlist)
         self.var_files = list(var_files)  # the server-side workflow's -var-file arguments
-        self.provider: Provider = provider or SimulatedProvider()
-        self.states = StateStore()
-        self.delay = 0.0
-
+        self.provider = provider or terraform.SimulatedProvider()
+        self.states: terraform.States = {}
         self.requests: list[RecordedRequest] = []
         self.errors: list[ProjectError] = []
         self.applied: list[tuple[str, dict[str, Any]]] = []
         self.clones: list[str] = []
-        self.overlaps = 0
-        self.max_in_flight = 0
-
-        self._faults: list[_Fault] = []
-        self._state = threading.Lock()
-        self._working_dir = threading.Lock()
-        self._in_flight = 0
-        self._locks: list[dict[str, str]] = []
+        self.overlaps = self.max_in_flight = self._in_flight = 0
+        self._faults: list[tuple[str, tuple[str, ...], Answer | None]] = []
+        self._state, self._working_dir = threading.Lock(), threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
 
     def start(self, port: int = 0) -> LocalAtlantis:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), type("Handler", (_Handler,), {"atlantis": self}))
-        self._httpd.daemon_threads = True
-        self._httpd.handle_error = _report_error
+        self._httpd.daemon_threads, self._httpd.handle_error = True, _report_error
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         return self
 
@@ -182,72 +154,56 @@ class LocalAtlantis:
     @property
     def url(self) -> str:
         assert self._httpd is not None, "start() the server first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return "http://{}:{}".format(*self._httpd.server_address[:2])
 
     def commands(self) -> list[RecordedRequest]:
         """The plan and apply requests received so far."""
         return [record for record in self.requests if record.path in ("/api/plan", "/api/apply")]
 
-    # -- fault injection --
-
-    def respond_next(
-        self, status: int, body: bytes | str | Mapping[str, Any], *, commands: tuple[str, ...] = ("plan", "apply")
-    ) -> None:
-        """The next plan/apply request gets this answer instead of being processed."""
+    def respond_next(self, status: int, body: bytes | str | Mapping, *, commands=("plan", "apply")) -> None:
+        """The next plan/apply request (of `commands`) gets this answer instead of being processed."""
         data = _json(dict(body)) if isinstance(body, Mapping) else body.encode() if isinstance(body, str) else body
-        self._faults.append(_Fault("respond", commands, answer=_Answer(status, data)))
+        self._faults.append(("respond", tuple(commands), Answer(status, data)))
 
-    def drop_next(self, *, before_work: bool = False, commands: tuple[str, ...] = ("plan", "apply")) -> None:
+    def drop_next(self, *, before_work: bool = False, commands=("plan", "apply")) -> None:
         """Close the next plan/apply connection without answering; by default after the work (an apply happened)."""
-        self._faults.append(_Fault("drop", commands, before_work=before_work))
+        self._faults.append(("drop before" if before_work else "drop", tuple(commands), None))
 
-    def error_next(self, *, commands: tuple[str, ...] = ("plan", "apply")) -> None:
+    def error_next(self, *, commands=("plan", "apply")) -> None:
         """Every project of the next plan/apply fails with a Go error (`{}`)."""
-        self._faults.append(_Fault("error", commands))
+        self._faults.append(("error", tuple(commands), None))
 
-    # -- answers --
-
-    def _answer(self, name: str, **fields: Any) -> _Answer:
+    def _answer(self, name: str, **fields: Any) -> Answer:
         found = answer(name, self.version, **fields)
-        return _Answer(found["status"], _json(found["body"]))
+        return Answer(found["status"], _json(found["body"]))
 
-    def locks(self) -> _Answer:
-        """ListLocks: the locks of the call that is running, if any."""
-        body = answer("locks", self.version)["body"]
-        with self._state:
-            body["Locks"] = [fill(fixture("locks")["lock"], lock) for lock in self._locks] or None
-        return _Answer(200, _json(body))
-
-    def command(self, record: RecordedRequest, token: str | None, body: bytes | None) -> _Answer:
+    def command(self, record: RecordedRequest, token: str | None, body: bytes | None) -> Answer:
         """Atlantis's Plan/Apply handler: the checks in order, then the work. `body` None: it could not be read."""
+        command = record.path.rsplit("/", 1)[-1]
         with self._state:
             record.overlapped = self._in_flight > 0
             self.overlaps += record.overlapped
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            fault = next((fault for fault in self._faults if command in fault[1]), None)
+            if fault:
+                self._faults.remove(fault)
+        kind, _commands, injected = fault or ("", (), None)
         try:
-            return self._command(record.path.rsplit("/", 1)[-1], token, body)
+            if injected or kind == "drop before":
+                return injected or Answer(0, drop=True)
+            request, refusal = self._validate(token, body)
+            if refusal:
+                return refusal
+            with self._working_dir:
+                self._stopping.wait(self.delay)
+                result = self._work(command, request, kind == "error")
+            return Answer(0, drop=True) if kind == "drop" else result
         finally:
             with self._state:
                 self._in_flight -= 1
 
-    def _command(self, command: str, token: str | None, body: bytes | None) -> _Answer:
-        with self._state:
-            fault = next((fault for fault in self._faults if command in fault.commands), None)
-            if fault:
-                self._faults.remove(fault)
-        if fault and (fault.answer or fault.before_work):
-            return fault.answer or _Answer(0, b"", drop=True)
-        request, refusal = self._validate(token, body)
-        if refusal:
-            return refusal
-        with self._working_directory(request):
-            self._stopping.wait(self.delay)
-            result = self._work(command, request, inject_error=bool(fault and fault.kind == "error"))
-        return _Answer(0, b"", drop=True) if fault and fault.kind == "drop" else result
-
-    def _validate(self, token: str | None, body: bytes | None) -> tuple[dict[str, Any], _Answer | None]:
+    def _validate(self, token: str | None, body: bytes | None) -> tuple[dict[str, Any], Answer | None]:
         if not self.api_secret:
             return {}, self._answer("api-disabled")
         if token != self.api_secret:
@@ -255,25 +211,23 @@ class LocalAtlantis:
         if body is None:
             return {}, self._answer("unreadable-body")
         request, problem = parse_request(body)
+        repository, kind = request["Repository"], request["Type"]
+        owner, _, name = repository.rpartition("/")
+        full_name = f"{VCS_HOSTS.get(kind, '')}/{repository}"
         if problem:
             return request, self._answer("unparsable-body", detail=problem)
-        if not (request["Repository"] and request["Ref"] and request["Type"]):
+        if not (repository and request["Ref"] and kind):
             raw = json.dumps(body.decode("utf-8", errors="replace"), ensure_ascii=False)
             return request, self._answer("missing-fields", raw_body=raw)
-        if request["Type"] not in VCS_TYPES:
-            return request, self._answer("invalid-vcs-type", quoted_type=json.dumps(request["Type"]))
-        if request["Type"] in NOT_IMPLEMENTED_TYPES:
+        if kind not in VCS_TYPES:
+            return request, self._answer("invalid-vcs-type", quoted_type=json.dumps(kind))
+        if kind in NOT_IMPLEMENTED_TYPES:
             return request, self._answer("clone-url-not-implemented")
-        repository = request["Repository"]
         if repository not in self.repo_clone_url:
             return request, self._answer("clone-url-not-found", repository=repository)
-        owner, _, name = repository.rpartition("/")
         if not owner or not name:
-            quoted = {"repository": repository, "owner": owner, "name": name}
-            return request, self._answer(
-                "invalid-repo-name", **{f"quoted_{k}": json.dumps(v) for k, v in quoted.items()}
-            )
-        full_name = f"{VCS_HOSTS.get(request['Type'], '')}/{repository}"
+            quoted = {"quoted_repository": repository, "quoted_owner": owner, "quoted_name": name}
+            return request, self._answer("invalid-repo-name", **{key: json.dumps(v) for key, v in quoted.items()})
         if not any(
             pattern == "*" or fnmatch.fnmatchcase(repository, pattern) or fnmatch.fnmatchcase(full_name, pattern)
             for pattern in self.repo_allowlist
@@ -281,47 +235,18 @@ class LocalAtlantis:
             return request, self._answer("repo-not-allowlisted")
         return request, None
 
-    # -- the work --
-
-    @contextmanager
-    def _working_directory(self, request: dict[str, Any]) -> Iterator[None]:
-        """Atlantis's PR-0 working directory: one call at a time, its project locks listed meanwhile."""
-        with self._working_dir:
-            with self._state:
-                for path in request["Paths"]:
-                    lock = {"repository": request["Repository"], "directory": path["Directory"].rstrip("/") or "."}
-                    lock["workspace"] = path["Workspace"] or "default"
-                    lock |= {"name": "/".join(lock.values()), "pull": str(request["PR"])}
-                    lock["time"] = datetime.now(UTC).isoformat()
-                    self._locks.append(lock)
-            try:
-                yield
-            finally:
-                with self._state:
-                    self._locks.clear()
-
-    def _clone(self, request: dict[str, Any], target: Path) -> _Answer | None:
-        """git clone as Atlantis up to v0.44 does; Atlantis's 500 when git fails."""
-        url = self.repo_clone_url[request["Repository"]]
-        url = url if "://" in url else Path(url).resolve().as_uri()  # file:// so that --depth is honoured
-        args = ["git", "clone", "--depth=1", "--branch", request["Ref"], "--single-branch", url, str(target)]
-        environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
-        result = subprocess.run(args, capture_output=True, text=True, env=environment)
-        self.clones.append(request["Ref"])
-        if result.returncode == 0:
-            return None
-        exit_status = f"exit status {result.returncode}"
-        return self._answer(
-            "clone-failed", command=" ".join(args), output=result.stdout + result.stderr, exit=exit_status
-        )
-
-    def _work(self, command: str, request: dict[str, Any], inject_error: bool) -> _Answer:
-        clone_dir = tempfile.mkdtemp(prefix="local-atlantis-")
-        try:
+    def _work(self, command: str, request: dict[str, Any], inject_error: bool) -> Answer:
+        with tempfile.TemporaryDirectory(prefix="local-atlantis-", ignore_cleanup_errors=True) as clone_dir:
             root = Path(clone_dir, "default")
-            refusal = self._clone(request, root)
-            if refusal:
-                return refusal
+            url = self.repo_clone_url[request["Repository"]]
+            url = url if "://" in url else Path(url).resolve().as_uri()  # file:// so that --depth is honoured
+            args = ["git", "clone", "--depth=1", "--branch", request["Ref"], "--single-branch", url, str(root)]
+            environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
+            cloned = subprocess.run(args, capture_output=True, text=True, env=environment)
+            self.clones.append(request["Ref"])
+            if cloned.returncode:
+                output, status = cloned.stdout + cloned.stderr, f"exit status {cloned.returncode}"
+                return self._answer("clone-failed", command=" ".join(args), output=output, exit=status)
             if request["Projects"]:
                 reason = "cannot specify a project name unless an atlantis.yaml file exists to configure projects"
                 if (root / "atlantis.yaml").is_file():
@@ -332,71 +257,60 @@ class LocalAtlantis:
                 directory, workspace = path["Directory"].rstrip("/") or ".", path["Workspace"] or "default"
                 planned, run = self._plan(request, root, directory, workspace, inject_error and command == "plan")
                 projects.append(self._apply(root, planned, run, inject_error) if command == "apply" else planned)
-            result = answer("result", self.version)
-            result["body"]["ProjectResults"] = projects
-            return _Answer(result["status"] if all(map(_succeeded, projects)) else 500, _json(result["body"]))
-        finally:
-            shutil.rmtree(clone_dir, ignore_errors=True)
+        result = answer("result", self.version)
+        result["body"]["ProjectResults"] = projects
+        return Answer(result["status"] if all(map(_succeeded, projects)) else 500, _json(result["body"]))
 
     def _project(self, command: str, directory: str, workspace: str) -> dict[str, Any]:
         project = answer("project", self.version)
-        return {
-            **project["body"],
+        return project["body"] | {
             "Command": project["commands"][command],
             "RepoRelDir": directory,
             "Workspace": workspace,
         }
 
-    def _fail(self, project: dict[str, Any], command: str, text: str | None = None) -> None:
-        """The project failed with a Go error: `{}` in the answer (a missing directory: Atlantis's DirNotExistErr),
-        `text` in the log."""
+    def _fail(self, project: dict[str, Any], command: str, text: str | None = None) -> dict[str, Any]:
+        """The project failed with a Go error: `{}` in the answer (with no `text`: Atlantis's DirNotExistErr)."""
         directory = project["RepoRelDir"]
         name = "project-error" if text else "project-dir-not-exist"
         found = answer(name, self.version, directory=directory, quoted_directory=json.dumps(directory))
         project["Error"] = found["error"]
         self.errors.append(ProjectError(command, directory, project["Workspace"], text or found["log"]))
+        return project
 
-    def _plan(
-        self, request: dict[str, Any], root: Path, directory: str, workspace: str, inject_error: bool
-    ) -> tuple[dict[str, Any], terraform.TerraformRun | None]:
-        project = self._project("plan", directory, workspace)
-        path = Path(os.path.normpath(root / directory))
+    def _plan(self, request: dict, root: Path, directory: str, workspace: str, inject_error: bool) -> tuple[dict, Any]:
+        project, path = self._project("plan", directory, workspace), Path(os.path.normpath(root / directory))
         if path != root and root not in path.parents:
-            self._fail(project, "plan", f"directory {directory!r} is outside the repository")
-        elif not path.is_dir():
-            self._fail(project, "plan")
-        elif inject_error:
-            self._fail(project, "plan", "injected error")
-        elif not (run := terraform.plan(path, self.var_files, self.states, self.provider)).ok:
-            self._fail(project, "plan", run.error)
-        else:
-            flags = f" -d {json.dumps(directory) if ' ' in directory else directory}"
-            flags += f" -w {workspace}" if workspace != "default" else ""
-            lock_id = quote(f"{request['Repository']}/{directory}/{workspace}", safe="")
-            fields = {"output": run.output, "atlantis_url": self.url, "lock_id": lock_id, "flags": flags}
-            project["PlanSuccess"] = answer("plan-success", self.version, **fields)["body"]
-            return project, run
-        return project, None
+            return self._fail(project, "plan", f"directory {directory!r} is outside the repository"), None
+        if not path.is_dir():
+            return self._fail(project, "plan"), None
+        if inject_error:
+            return self._fail(project, "plan", "injected error"), None
+        run = terraform.plan(path, self.var_files, self.states, self.provider)
+        if not run.ok:
+            return self._fail(project, "plan", run.error), None
+        flags = f" -d {json.dumps(directory) if ' ' in directory else directory}"
+        flags += f" -w {workspace}" if workspace != "default" else ""
+        lock_id = quote(f"{request['Repository']}/{directory}/{workspace}", safe="")
+        fields = {"output": run.output, "atlantis_url": self.url, "lock_id": lock_id, "flags": flags}
+        project["PlanSuccess"] = answer("plan-success", self.version, **fields)["body"]
+        return project, run
 
-    def _apply(
-        self, root: Path, planned: dict[str, Any], run: terraform.TerraformRun | None, inject_error: bool
-    ) -> dict[str, Any]:
+    def _apply(self, root: Path, planned: dict, run: terraform.Run | None, inject_error: bool) -> dict[str, Any]:
         directory, workspace = planned["RepoRelDir"], planned["Workspace"]
         project = self._project("apply", directory, workspace)
         if run is None and planned["Error"] == {"RepoRelDir": directory}:
-            self._fail(project, "apply")
-        elif run is None:
+            return self._fail(project, "apply")
+        if run is None:
             text = f'no plan found at path "{directory}" and workspace "{workspace}"–did you run plan?'  # noqa: RUF001 (Atlantis's)
-            self._fail(project, "apply", text)
-        elif inject_error:
-            self._fail(project, "apply", "injected error")
-        else:
-            try:
-                project["ApplySuccess"] = terraform.apply(run, root / directory, self.states, self.provider)
-            except Exception as error:  # the provider's error: `terraform apply` failed
-                self._fail(project, "apply", f"running terraform apply in {directory}: {error}")
-                return project
-            self.applied.append((directory, dict(run.values)))
+            return self._fail(project, "apply", text)
+        if inject_error:
+            return self._fail(project, "apply", "injected error")
+        try:
+            project["ApplySuccess"] = terraform.apply(run, root / directory, self.states, self.provider)
+        except Exception as error:  # the provider's error: `terraform apply` failed
+            return self._fail(project, "apply", f"running terraform apply in {directory}: {error}")
+        self.applied.append((directory, dict(run.values)))
         return project
 
 
@@ -419,9 +333,7 @@ def _succeeded(project: dict[str, Any]) -> bool:
 
 class _Handler(BaseHTTPRequestHandler):
     atlantis: LocalAtlantis
-    protocol_version = "HTTP/1.1"
-    server_version = "LocalAtlantis"
-    sys_version = ""
+    protocol_version, server_version, sys_version = "HTTP/1.1", "LocalAtlantis", ""
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -438,30 +350,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         atlantis, path, token = self.atlantis, urlsplit(self.path).path, self.headers.get(TOKEN_HEADER)
         body = self._read_body() if self.command in ("POST", "PUT", "PATCH") else b""
-        record = RecordedRequest(
-            method=self.command,
-            path=path,
-            headers=[(name, value) for name, value in self.headers.items() if name.lower() != TOKEN_HEADER.lower()],
-            body=body or b"",
-            token="absent" if token is None else ("matching" if token == atlantis.api_secret else "wrong"),
-        )
+        headers = [(name, value) for name, value in self.headers.items() if name.lower() != TOKEN_HEADER.lower()]
+        matching = "absent" if token is None else ("matching" if token == atlantis.api_secret else "wrong")
+        record = RecordedRequest(self.command, path, headers, body or b"", matching)
         with atlantis._state:
             atlantis.requests.append(record)
         routes = fixture("routes")
         if path not in ROUTES:
-            answer = _Answer(routes["status"], routes["body"].encode(), routes["content_type"])
-        elif ROUTES[path] != self.command:
-            answer = _Answer(routes["method_not_allowed"], b"", content_type="")
+            found = Answer(routes["status"], routes["body"].encode(), routes["content_type"])
+        elif self.command != "POST":
+            found = Answer(routes["method_not_allowed"], content_type="")
         else:
-            answer = atlantis.locks() if path == "/api/locks" else atlantis.command(record, token, body)
-        self.close_connection = body is None or answer.drop
-        if not answer.drop:
-            record.status, record.response = answer.status, answer.body
-            self.send_response(answer.status)
-            if answer.content_type:
-                self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
+            found = atlantis.command(record, token, body)
+        self.close_connection = body is None or found.drop
+        if not found.drop:
+            record.status, record.response = found.status, found.body
+            self.send_response(found.status)
+            if found.content_type:
+                self.send_header("Content-Type", found.content_type)
+            self.send_header("Content-Length", str(len(found.body)))
             self.end_headers()
-            self.wfile.write(answer.body)
+            self.wfile.write(found.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle

@@ -1,10 +1,10 @@
-"""The Atlantis double's vCenter effects (devtools.atlantis.vcenter) against vcsim: a clone lands where the request
+"""The Atlantis double's vCenter effects (devtools.vsphere_provider) against vcsim: a clone lands where the request
 chose, customized and powered on; a VM is read back, resized in place (shut down first only when the provider would)
 and destroyed, as the vsphere provider does."""
 
 import pytest
 
-from devtools.atlantis.vcenter import (
+from devtools.vsphere_provider import (
     VCenterProvider,
     clone_machine,
     destroy_machine,
@@ -135,7 +135,7 @@ def test_the_provider_reads_resizes_in_place_and_shuts_down_only_when_it_must(vc
     cold = provider.create(None, {**values, "vm_name": "cold01"}, {})
     assert provider.read(hot) == {"num_cpus": 2, "memory": 2048, "disk[0].size": 30}
 
-    grown = {"num_cpus": 4, "memory": 3072, "annotation": "bigger", "disk": [{"size": 40}]}
+    grown = {"num_cpus": 4, "memory": 3072, "annotation": "bigger", "disk[0].size": 40}
     provider.update(hot, values, grown, ["num_cpus", "memory"])
     assert provider.restarts == [], "hot add: the guest keeps running"
     provider.update(cold, values, grown, ["num_cpus", "memory"])

@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 from django_q.models import OrmQ
 
-from devtools.atlantis.vcenter import clone_machine
+from devtools.vsphere_provider import clone_machine
 from inventory import cache, catalog
 from inventory.choices import RefreshTrigger
 from inventory.models import RefreshRun

@@ -1,6 +1,6 @@
 """The tests' bridge between a started vcsim and the Atlantis double: the double's provider works in that vcsim.
 
-The vCenter effects themselves (clone, resize, destroy) are devtools.atlantis.vcenter's.
+The vCenter effects themselves (clone, resize, destroy) are devtools.vsphere_provider's.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devtools.atlantis.state import SimulatedProvider
-from devtools.atlantis.vcenter import VCenterProvider
+from devtools.atlantis.terraform import SimulatedProvider
 from devtools.vcsim import Vcsim
+from devtools.vsphere_provider import VCenterProvider
 
 
 def provider_in(vcsim: Vcsim) -> VCenterProvider:

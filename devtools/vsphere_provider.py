@@ -1,6 +1,8 @@
-"""What the vsphere provider does in vCenter when Terraform applies a vmprov directory, done with pyVmomi against vcsim.
+"""What the vsphere provider does in vCenter when Terraform applies a vmprov directory, done with pyVmomi against vcsim:
+the vCenter effects of the Atlantis double (devtools.atlantis), kept apart from it; the demo, tests and benchmarks also
+use its functions on their own.
 
-`VCenterProvider` is the Atlantis double's provider (devtools.atlantis.state.Provider):
+`VCenterProvider` is the Atlantis double's provider (see devtools.atlantis.terraform):
 - create: clone the template named by the directory's values the way `vsphere_virtual_machine` does (clone powered
   off into the folder, pool and datastore; reconfigure CPUs, memory, hot add, annotation, the first NIC's network
   and the first disk's size; customize the Linux host name, domain and IPv4; power on; wait for a static address to
@@ -59,7 +61,8 @@ def session(url: str) -> Iterator[vim.ServiceInstance]:
 
 class VCenterProvider:
     """The Atlantis double's provider for `vsphere_virtual_machine`, in the vCenter at `url` (see the module). A
-    failure raises (LookupError, RuntimeError), which the double reports as a failed apply. `restarts` lists the
+    failure raises (LookupError, RuntimeError), which the double reports as a failed apply. Attributes are flat
+    paths (`num_cpus`, `disk[0].size`). `restarts` lists the
     UUIDs of the VMs an update had to shut down."""
 
     def __init__(self, url: str, guest_ip_timeout: float = 10) -> None:
@@ -87,7 +90,6 @@ class VCenterProvider:
             return current
 
     def update(self, resource_id: str, values: dict[str, Any], attributes: dict[str, Any], changed: list[str]) -> None:
-        disks = attributes.get("disk") or [{}]
         with session(self.url) as si:
             vm = find_machine(si, resource_id)
             if vm is None:
@@ -102,7 +104,7 @@ class VCenterProvider:
                 resource_id,
                 num_cpus=num_cpus,
                 memory_mb=memory_mb,
-                disk_size_gb=disks[0].get("size"),
+                disk_size_gb=attributes.get("disk[0].size"),
                 annotation=attributes.get("annotation"),
             )
             if restart:
