@@ -2,7 +2,7 @@
 the vCenter effects of the Atlantis double (devtools.atlantis), kept apart from it; the demo, tests and benchmarks also
 use its functions on their own.
 
-`VCenterProvider` is the Atlantis double's provider (see devtools.atlantis.terraform):
+`VCenterProvider` is the provider of the double's Terraform simulation (devtools.terraform_sim):
 - create: clone the template named by the directory's values the way `vsphere_virtual_machine` does (clone powered
   off into the folder, pool and datastore; reconfigure CPUs, memory, hot add, annotation, the first NIC's network
   and the first disk's size; customize the Linux host name, domain and IPv4; power on; wait for a static address to

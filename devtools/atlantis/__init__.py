@@ -1,5 +1,6 @@
-"""A local double of Atlantis's API (server.py), fed by answers transcribed from Atlantis's source (answers/,
-fixtures.py), planning as Terraform would (terraform.py) and applying into vcsim (vcenter.py)."""
+"""A local double of Atlantis's API (server.py), answering from fixtures transcribed from Atlantis's source (answers/,
+fixtures.py); it plans and applies with devtools.terraform_sim, whose provider may apply into vcsim
+(devtools.vsphere_provider)."""
 
 from devtools.atlantis.server import DEFAULT_SECRET, LocalAtlantis, ProjectError, RecordedRequest
 

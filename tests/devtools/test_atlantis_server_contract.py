@@ -13,7 +13,7 @@ import pytest
 
 from devtools.atlantis import DEFAULT_SECRET, LocalAtlantis
 from devtools.atlantis.fixtures import ANSWERS
-from devtools.atlantis.terraform import SimulatedProvider, plan, read_tfvars
+from devtools.terraform_sim import SimulatedProvider, plan, read_tfvars
 from provisioning.delivery.verify import created_vm_uuid
 from provisioning.terraform.render import render, tfvars_values
 from provisioning.terraform.settings import MACHINE_INPUTS_TFVARS_FILE, RenderSettings
@@ -94,7 +94,7 @@ def error_of(response: httpx.Response) -> str:
 
 
 def test_every_answer_names_the_release_and_commit_it_was_transcribed_from():
-    fixtures = sorted(ANSWERS.glob("*.json"))
+    fixtures = [*sorted(ANSWERS.glob("*.json")), DEVTOOLS / "terraform_sim" / "output.json"]
     assert len(fixtures) >= 19
     for path in fixtures:
         fixture = json.loads(path.read_text())
@@ -482,7 +482,7 @@ def test_apply_plans_first_and_applies_nothing_when_the_plan_fails(bare_repo):
     [project] = response.json()["ProjectResults"]
     assert (response.status_code, project["Error"], project["Command"]) == (500, {}, 0)
     assert calls == []
-    assert "no plan found at path" in server.errors[1].text
+    assert "No backend configured" in server.errors[0].text and "no plan found at path" in server.errors[0].text
     assert missing.json()["ProjectResults"][0]["Error"] == {"RepoRelDir": "vms/DC0/nothere"}
 
 

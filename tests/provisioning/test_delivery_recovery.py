@@ -142,7 +142,7 @@ def test_staff_settle_a_request_that_needs_attention(world, people):
 
 
 def _values_of(vm_request):
-    from devtools.atlantis.terraform import read_tfvars
+    from devtools.terraform_sim import read_tfvars
 
     return read_tfvars(vm_request.rendered_files["terraform.tfvars"], "terraform.tfvars")
 

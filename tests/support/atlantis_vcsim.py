@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devtools.atlantis.terraform import SimulatedProvider
+from devtools.terraform_sim import SimulatedProvider
 from devtools.vcsim import Vcsim
 from devtools.vsphere_provider import VCenterProvider
 
