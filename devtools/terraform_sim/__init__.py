@@ -51,7 +51,8 @@ class Resource:
 
 @dataclass
 class Change:
-    """ "create", "update", "replace" or "delete"; `changed`: the paths that differ; `forcing`: the replacing ones."""
+    """What a plan does to one resource (`action`: create, update, replace or delete), with its attributes before
+    (as refreshed) and after (as configured); `changed`: the paths that differ, `forcing`: those that replace it."""
 
     address: str
     action: str
@@ -75,11 +76,20 @@ class Run:
 
 
 class SimulatedProvider:
-    """Creates nothing real: made-up ids, no drift, updates and deletes that always succeed."""
+    """A provider (create, read, update, delete; an exception is its error) that touches nothing: made-up ids, no
+    drift, updates and deletes that always succeed. `read` gives attribute paths as they are now, None when gone."""
 
-    create = staticmethod(lambda directory, values, attributes: str(uuid.uuid4()))
-    read = staticmethod(lambda resource_id: {})
-    update = delete = staticmethod(lambda *args: None)
+    def create(self, directory: Path, values: dict[str, Any], attributes: dict[str, Any]) -> str:
+        return str(uuid.uuid4())
+
+    def read(self, resource_id: str) -> dict[str, Any] | None:
+        return {}
+
+    def update(self, resource_id: str, values: dict[str, Any], attributes: dict[str, Any], changed: list[str]) -> None:
+        pass
+
+    def delete(self, resource_id: str) -> None:
+        pass
 
 
 def text(key: str, /, **fields: Any) -> str:
@@ -191,14 +201,10 @@ def _changes(directory: Path, documents: dict, values: dict, state: dict, provid
         if address not in refreshed:
             changes.append(Change(address, "create", after=after))
         elif changed := _differences(before := refreshed[address].attributes, after):
-            sizes = [(path, before[path], after[path]) for path in changed if _DISK_SIZE.fullmatch(path)]
-            if shrunk := [(path, old, new) for path, old, new in sizes if _numbers(old, new) and new < old]:
-                (path, old, new), (kind, name) = shrunk[0], address.split(".")
-                fields = {"label": after[path.replace("size", "label")], "old": old, "new": new, "address": address}
-                pattern = r'\s*resource\s+"{}"\s+"{}"'
-                raise PlanError(
-                    _diagnostic("disk_shrunk", directory / file, pattern, kind, name, type=kind, name=name, **fields)
-                )
+            if shrunk := _shrunk_disk(before, after, changed):  # the vsphere provider refuses it at plan time
+                (kind, name), pattern = address.split("."), r'\s*resource\s+"{}"\s+"{}"'
+                fields = {"type": kind, "name": name, "address": address, **shrunk}
+                raise PlanError(_diagnostic("disk_shrunk", directory / file, pattern, kind, name, **fields))
             forcing = [path for path in changed if path.startswith("clone")]  # the vsphere provider's ForceNew
             action = "replace" if forcing else "update"
             changes.append(Change(address, action, before, after, refreshed[address].id, changed, forcing))
@@ -273,8 +279,17 @@ def _differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
 
 
-def _numbers(*values: Any) -> bool:
-    return all(isinstance(value, int) and not isinstance(value, bool) for value in values)
+def _shrunk_disk(before: dict[str, Any], after: dict[str, Any], changed: list[str]) -> dict[str, Any] | None:
+    """The label, old and new size of the first disk the change would shrink, if any."""
+    for path in filter(_DISK_SIZE.fullmatch, changed):
+        old, new = before.get(path), after.get(path)
+        if all(isinstance(size, int) and not isinstance(size, bool) for size in (old, new)) and new < old:
+            return {
+                "label": after.get(path.replace("size", "label")) or f"disk{path[5 : path.index(']')]}",
+                "old": old,
+                "new": new,
+            }
+    return None
 
 
 def _diagnostic(key: str, path: Path, pattern: str, *labels: str, **fields: Any) -> str:

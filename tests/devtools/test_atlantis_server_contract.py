@@ -325,7 +325,7 @@ def test_plan_response_shape(atlantis):
     output = project["PlanSuccess"]["TerraformOutput"]
     assert output.endswith("\nPlan: 1 to add, 0 to change, 0 to destroy.\n")
     assert "# vsphere_virtual_machine.vm will be created" in output
-    assert re.search(r'\+ name +  = "db-01"', output)
+    assert re.search(r'\+ name += "db-01"', output)
 
 
 def test_apply_response_shape_holds_only_the_apply(atlantis):

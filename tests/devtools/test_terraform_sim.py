@@ -147,7 +147,7 @@ def test_a_tombstone_destroys_the_vm_and_then_plans_nothing(created):
         "  # (because vsphere_virtual_machine.vm is not in configuration)\n"
         '  - resource "vsphere_virtual_machine" "vm" {\n'
     ) in run.output
-    assert re.search(r'\n      - name +  = "web01" -> null\n', run.output)
+    assert re.search(r'\n      - name += "web01" -> null\n', run.output)
     assert run.output.endswith("\nPlan: 0 to add, 0 to change, 1 to destroy.\n")
     applied = terraform_sim.apply(run, directory, states, provider)
     assert applied == (
