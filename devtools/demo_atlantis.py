@@ -1,7 +1,8 @@
 """The demo Atlantis for `scripts/run`: the Atlantis double (devtools.atlantis), applying into the demo vcsim.
 
-It answers as Atlantis's API does (plan/apply, token, checks, response shape) and, standing in for Terraform, keeps a
-state per VM directory and applies into vcsim: a new directory clones the template with the pushed values into the
+It answers as Atlantis's API does (plan/apply, token, checks, response shape) and, through its Terraform simulation
+(devtools.terraform_sim) and the vsphere provider's effects (devtools.vsphere_provider), keeps a state per VM
+directory and applies into vcsim: a new directory clones the template with the pushed values into the
 cluster the request chose, a changed values file resizes the VM in place, a tombstone destroys it. Never point it at a
 real vCenter.
 
