@@ -52,7 +52,15 @@ def site(django_user_model, settings):
     bob.groups.add(Group.objects.get_or_create(name="approvers")[0])
     django_user_model.objects.create_user("ops", "ops@example.com", "ops-password-1", is_staff=True, is_superuser=True)
     common = {"cluster_id": "domain-c7", "cluster_name": "cluster 0", "network_name": "VLAN 10"}
-    ready = walked_request(alice, vm_name="web-frontend-01", vm_moref="vm-000", vm_instance_uuid="5010a5c4", **common)
+    delivered = {  # as long as real ones: 40-character commits, a 36-character UUID
+        "branch": "vmprov/1-web-frontend-01",
+        "directory": "vms/datacenter-2/web-frontend-01",
+        "pushed_commit": "3f1c9e0b7d2a4c6e8f0a1b2c3d4e5f6a7b8c9d0e",
+        "planned_commit": "3f1c9e0b7d2a4c6e8f0a1b2c3d4e5f6a7b8c9d0e",
+        "vm_moref": "vm-1042",
+        "vm_instance_uuid": "5010a5c4-8e3b-4f1d-9c2a-7b6e5d4c3b2a",
+    }
+    ready = walked_request(alice, vm_name="web-frontend-01", **delivered, **common)
     planned = walked_request(
         alice,
         ("submitted", "pushing", "planning", "planned"),
@@ -93,6 +101,8 @@ def test_every_page_fits_a_phone_and_passes_axe(live_server, site, monkeypatch):
         ("ready", "alice", f"/requests/{site['ready'].pk}/"),
         ("decision", "bob", f"/requests/{site['planned'].pk}/"),
         ("inbox", "bob", "/requests/inbox/"),
+        ("vms", "ops", "/requests/vms/"),
+        ("vm", "alice", f"/requests/vms/{site['ready'].pk}/"),
         ("not-found", "alice", "/requests/999999/"),
     ]
     with chromium(monkeypatch) as browser:
