@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from inventory import catalog
 from inventory.catalog import Listing
@@ -28,7 +28,16 @@ def json_api(view: Callable[..., dict]) -> Callable[..., JsonResponse]:
             response["Retry-After"] = str(error.retry_after)
             return response
 
-    return require_GET(wrapper)
+    @functools.wraps(view)
+    def get_only(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        if request.method in ("GET", "HEAD"):
+            return wrapper(request, *args, **kwargs)
+        response = JsonResponse({"error": f"{request.method} is not allowed here: this API only reads"}, status=405)
+        response["Allow"] = "GET, HEAD"
+        return response
+
+    # Read-only: no CSRF token to check, so a POST gets this JSON 405 (or the login middleware's JSON 401).
+    return csrf_exempt(get_only)
 
 
 def staff_only(view: Callable[..., JsonResponse]) -> Callable[..., JsonResponse]:

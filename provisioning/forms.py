@@ -21,6 +21,19 @@ DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*
 # Guest customization vmprov renders: Linux (linux_options). Windows needs windows_options
 # (a computer name of 15 characters at most and an administrator password), which vmprov does not offer.
 UNSUPPORTED_GUESTS = ("windows", "win")
+# vCenter's API is XML 1.0, which cannot carry these: C0 controls but tab, newline and carriage return; U+FFFE, U+FFFF.
+NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def storable_in_vcenter(value: str) -> None:
+    """Refuse text vCenter cannot store (it would pass every check, then fail the apply)."""
+    found = NOT_IN_XML.search(value or "")
+    if found:
+        raise ValidationError(
+            f"Remove the invisible character U+{ord(found.group()):04X} (position {found.start() + 1}): "
+            "vCenter cannot store it in the VM's notes."
+        )
+
 
 # What an empty field says: each names what is missing, so a summary of eleven errors reads as eleven things to do.
 REQUIRED = {
@@ -62,7 +75,9 @@ class VMRequestForm(forms.Form):
     ipv4_gateway = forms.CharField(label="Gateway", max_length=15, required=False)
     dns_servers = forms.CharField(label="DNS servers", max_length=200, required=False, help_text="Comma-separated")
     domain = forms.CharField(max_length=253, help_text="The guest's DNS domain (Linux customization needs one).")
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False)
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False, validators=[storable_in_vcenter]
+    )
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -265,7 +280,9 @@ class ChangeForm(forms.Form):
     num_cpus = forms.IntegerField(label="CPUs")
     memory_mb = forms.IntegerField(label="Memory (MB)")
     disk_size_gb = forms.IntegerField(label="Disk (GB)", help_text="Disks only grow.")
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False)
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False, validators=[storable_in_vcenter]
+    )
 
     def __init__(self, *args, vm: VMRequest, applied: dict, **kwargs):
         kwargs.setdefault("initial", {name: applied[name] for name in self.base_fields})

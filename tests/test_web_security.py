@@ -80,3 +80,24 @@ def test_no_template_holds_inline_script_or_style():
         for script in re.findall(r"<script\b[^>]*>", html):
             assert "src=" in script, (path, script)
         assert not re.search(r"\son[a-z]+\s*=", html), f"{path}: an inline event handler"
+
+
+@pytest.mark.django_db
+def test_what_a_logged_in_person_sees_is_never_cached(logged_in, client):
+    page = logged_in.get("/requests/")
+    assert page.status_code == 200
+    assert {part.strip() for part in page["Cache-Control"].split(",")} == {"private", "no-store"}
+    assert "no-store" in client.get("/login/")["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_a_failed_csrf_check_is_vmprovs_own_page_under_the_policy(requester):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(requester)
+    response = strict.post("/requests/new/", {"vm_name": "web01"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "reload the page and try again" in body and 'class="error-page"' in body
+    assert "style=" not in body and "<style" not in body

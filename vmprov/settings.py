@@ -39,10 +39,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "vmprov.middleware.LoginRequiredMiddleware",
+    "vmprov.middleware.PrivateResponsesMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "vmprov.urls"
+CSRF_FAILURE_VIEW = "vmprov.errors.csrf_failure"
 WSGI_APPLICATION = "vmprov.wsgi.application"
 
 TEMPLATES = [

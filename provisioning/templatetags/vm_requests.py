@@ -1,6 +1,9 @@
-"""Template tags of the request pages: a status as a badge whose colour says how it stands."""
+"""Template tags of the request pages: a status as a badge whose colour says how it stands, and text people typed
+with its invisible direction controls shown."""
 
 from __future__ import annotations
+
+import re
 
 from django import template
 from django.utils.html import format_html
@@ -10,6 +13,8 @@ from provisioning import lifecycle
 register = template.Library()
 
 S = lifecycle.RequestStatus
+# Characters that reorder what follows them on screen (Trojan Source): an approver must read what Terraform reads.
+DIRECTION_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def status_tone(status: str) -> str:
@@ -33,3 +38,9 @@ def status_badge(status: str, kind: str = lifecycle.RequestKind.CREATE) -> str:
     return format_html(
         '<span class="badge badge-{}">{}</span>', status_tone(status), lifecycle.status_label(status, kind)
     )
+
+
+@register.filter
+def shown_controls(text: str) -> str:
+    """`text` with each direction control written out (`<U+202E>`) instead of reordering the rest of the line."""
+    return DIRECTION_CONTROLS.sub(lambda found: f"<U+{ord(found.group()):04X}>", str(text or ""))

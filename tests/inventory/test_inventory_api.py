@@ -260,3 +260,24 @@ def test_a_refresh_scope_never_names_a_malformed_id():
     for label in ("cluster:" + "c" * 81, "datacenter:dc 1", "cluster:été", "cluster:"):
         with pytest.raises(ValueError):
             Scope.from_label(label)
+
+
+def test_the_api_answers_json_for_every_mistake(logged_in, warm):
+    from django.test import Client
+
+    for path in ("/api/vsphere/", "/api/vsphere/datacenters/", "/api/nothing", "/api/vsphere/hierarchical/x/y"):
+        missing = logged_in.get(path)
+        assert (missing.status_code, missing["Content-Type"]) == (404, "application/json"), path
+        assert missing.json()["error"] == f"no API endpoint at {path}"
+    for method in ("post", "put", "delete", "patch"):
+        refused = getattr(logged_in, method)("/api/vsphere/datacenters")
+        assert (refused.status_code, refused["Allow"]) == (405, "GET, HEAD"), method
+        assert "only reads" in refused.json()["error"]
+    assert logged_in.head("/api/vsphere/datacenters").status_code == 200
+    anonymous = Client().post("/api/vsphere/datacenters")
+    assert (anonymous.status_code, anonymous.json()["error"]) == (401, "authentication required")
+    assert anonymous["WWW-Authenticate"].startswith("Cookie ")
+    assert {part.strip() for part in logged_in.get("/api/vsphere/datacenters")["Cache-Control"].split(",")} == {
+        "private",
+        "no-store",
+    }

@@ -229,6 +229,16 @@ def test_a_disk_is_never_shrunk(world, people):
     assert not VMRequest.objects.filter(kind=K.CHANGE).exists()
 
 
+def test_notes_vcenter_cannot_store_are_refused_by_the_change_form(world, people):
+    requester, approver, _staff = people
+    vm = deliver(world, requester, approver)
+    applied = {"num_cpus": vm.num_cpus, "memory_mb": vm.memory_mb, "disk_size_gb": vm.disk_size_gb}
+    response = client_for(requester).post(f"/requests/vms/{vm.pk}/change/", {**applied, "notes": "bell\x07"})
+    assert response.status_code == 400
+    assert "U+0007" in response.content.decode()
+    assert not VMRequest.objects.filter(kind=K.CHANGE).exists()
+
+
 def test_a_change_whose_plan_would_replace_the_vm_is_refused_before_approval(world, people):
     requester, approver, _staff = people
     vm = deliver(world, requester, approver)

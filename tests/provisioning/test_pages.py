@@ -235,3 +235,13 @@ def test_a_poll_after_the_session_ended_sends_the_tab_to_the_login_page(client):
     response = client.get("/requests/?since=x", headers={"HX-Request": "true"})
     assert response.status_code == 204
     assert response["HX-Redirect"] == "/login/"
+
+
+def test_direction_controls_people_typed_are_shown_not_obeyed(alice, bob):
+    """A right-to-left override in the notes would reorder the plan line an approver reads (Trojan Source)."""
+    plan = 'Terraform will perform the following actions:\n  ~ annotation = "ok \u202eevil\u202c"\n' + PLAN
+    planned = walked_request(alice, PLANNED_PATH, notes="ok \u202eevil\u202c", plan_output=plan, plan_digest="d" * 64)
+    page = client_for(bob).get(f"/requests/{planned.pk}/").content.decode()
+    assert "\u202e" not in page and "\u202c" not in page
+    assert "~ annotation = &quot;ok &lt;U+202E&gt;evil&lt;U+202C&gt;&quot;" in page
+    assert page.count("ok &lt;U+202E&gt;evil&lt;U+202C&gt;") == 2, "in the plan and in the notes"

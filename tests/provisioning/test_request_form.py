@@ -325,3 +325,18 @@ def test_the_form_page_tells_its_script_where_each_inventory_list_is(logged_in, 
         response = logged_in.get(urls[name].replace("__id__", owner))
         assert response.status_code == 200, (name, urls[name])
         assert response.json()[name if name != "resources" else "resource_pools"]
+
+
+@pytest.mark.parametrize("character", ["\x01", "\x07", "\x0b", "\x1f", "\ufffe", "\uffff"])
+def test_notes_vcenter_cannot_store_are_a_form_error_and_nothing_is_saved(logged_in, warm, character):
+    response = post(logged_in, notes=f"bell{character}here")
+    assert response.status_code == 400
+    [error] = errors_of(response)["notes"]
+    assert f"U+{ord(character):04X}" in error and "position 5" in error and "vCenter cannot store" in error
+    assert not VMRequest.objects.exists()
+
+
+def test_tabs_newlines_and_any_other_unicode_stay_allowed_in_notes(logged_in, warm):
+    notes = "line one\r\n\tline two — Zürich ✓ \u202eright-to-left\u202c"
+    assert post(logged_in, notes=notes).status_code == 302
+    assert VMRequest.objects.get().notes == notes
