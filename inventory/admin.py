@@ -23,6 +23,11 @@ from inventory.choices import RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.snapshot import Scope
 
+WATCHER_RESYNC = (
+    "The inventory watcher keeps the cache live, so no refresh job was queued: it was asked to reload everything "
+    'from vCenter now; its time shows as "Last full reload" in the Watcher table'
+)
+
 REFRESH_PERMISSION = "inventory.refresh_inventory"
 
 
@@ -108,6 +113,10 @@ class RefreshRunAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(reverse("admin:inventory_refreshrun_cache"))
         try:
             name = _scope_name(scope, _names())
+            if cache.watcher_live() is not None:  # a refresh job would only hand this on to the watcher
+                watch_store.request_resync()
+                messages.success(request, f"{WATCHER_RESYNC} (asked from {name})")
+                return HttpResponseRedirect(reverse("admin:inventory_refreshrun_cache"))
             claimed = refresh_locks.claim_refresh_request(scope)
         except cache.CacheUnavailable as error:
             messages.error(request, f"Nothing was queued: {error}")

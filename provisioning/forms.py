@@ -112,15 +112,15 @@ class VMRequestForm(forms.Form):
         return domain
 
     def clean_ipv4_address(self) -> str:
-        return _ipv4(self.cleaned_data["ipv4_address"], "an address")
+        return _ipv4(self.cleaned_data["ipv4_address"])
 
     def clean_ipv4_gateway(self) -> str:
-        return _ipv4(self.cleaned_data["ipv4_gateway"], "a gateway")
+        return _ipv4(self.cleaned_data["ipv4_gateway"])
 
     def clean_dns_servers(self) -> list[str]:
         servers = [s.strip() for s in self.cleaned_data["dns_servers"].split(",") if s.strip()]
         for server in servers:
-            _ipv4(server, "DNS servers")
+            _ipv4(server)
         if len(servers) > 4:
             raise ValidationError("At most four DNS servers.")
         return servers
@@ -263,14 +263,16 @@ def _vm_with_address(address: str, vms: list[dict], datacenter_id: str) -> dict 
     return None
 
 
-def _ipv4(value: str, what: str) -> str:
+def _ipv4(value: str) -> str:
     value = (value or "").strip()
     if not value:
         return ""
     try:
         return str(ipaddress.IPv4Address(value))
     except ValueError:
-        raise ValidationError(f"{value[:40]!r} is not an IPv4 address ({what}).") from None
+        raise ValidationError(
+            f"{value[:40]!r} is not an IPv4 address: four numbers from 0 to 255 with dots between, such as 10.0.0.10."
+        ) from None
 
 
 class ChangeForm(forms.Form):

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django_q.models import OrmQ, Schedule
 
 from devtools.ports import free_port
-from inventory import cache, refresh_locks, tasks
+from inventory import cache, refresh_locks, tasks, watch_store
 from inventory.choices import RefreshOutcome, RefreshTrigger
 from inventory.models import RefreshRun
 from inventory.snapshot import Scope
@@ -168,3 +168,21 @@ def test_the_cache_page_says_when_redis_is_down(client, staff, settings):
     page = client.get("/admin/inventory/refreshrun/cache/")
     assert page.status_code == 200
     assert "is unavailable" in page.content.decode()
+
+
+def test_with_a_live_watcher_the_refresh_button_asks_it_to_reload_and_says_so(
+    client, staff, monkeypatch, django_capture_on_commit_callbacks
+):
+    cache.write_snapshot(sample_snapshot())
+    monkeypatch.setattr(cache, "watcher_live", lambda: {"replica": "w1"})
+    asked = []
+    monkeypatch.setattr(watch_store, "request_resync", lambda: asked.append(True))
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(
+            "/admin/inventory/refreshrun/cache/refresh/", {"scope": "datacenter:datacenter-2"}, follow=True
+        )
+    assert asked == [True] and OrmQ.objects.count() == 0, "no job that would only pass it on"
+    text = page.content.decode()
+    assert "The inventory watcher keeps the cache live, so no refresh job was queued" in text
+    assert "(asked from Datacenter DC0)" in text

@@ -219,6 +219,8 @@ def test_a_rejected_request_stays_in_the_history_with_its_reason(world, people):
     again = f"http://127.0.0.1:8000/requests/new/?again={vm_request.pk}"
     assert again in rejected.body and f'href="{again}"' in rejected.alternatives[0].content
     assert world.atlantis.requests[-1].path == "/api/plan", "nothing was applied"
+    page = client_for(requester).get(f"/requests/{vm_request.pk}/").content.decode()
+    assert re.search(r'id="rejection"><strong>Rejected by bob: no budget</strong>', page), "said at the top"
 
 
 def test_branches_of_closed_requests_stay_when_configured_so(world, people, settings):

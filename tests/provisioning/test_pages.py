@@ -245,3 +245,15 @@ def test_direction_controls_people_typed_are_shown_not_obeyed(alice, bob):
     assert "\u202e" not in page and "\u202c" not in page
     assert "~ annotation = &quot;ok &lt;U+202E&gt;evil&lt;U+202C&gt;&quot;" in page
     assert page.count("ok &lt;U+202E&gt;evil&lt;U+202C&gt;") == 2, "in the plan and in the notes"
+
+
+def test_the_inbox_says_a_decommission_destroys_and_its_approve_button_asks_first(alice, bob):
+    vm = walked_request(alice, vm_name="old-db-01")
+    walked_request(
+        alice, PLANNED_PATH, kind="decommission", vm_of=vm, vm_name="old-db-01", plan_output=PLAN, plan_digest="d" * 64
+    )
+    inbox = client_for(bob).get("/requests/inbox/").content.decode()
+    assert "alice asks to <strong>destroy</strong> old-db-01 and its disks in" in inbox
+    decommission = VMRequest.objects.get(kind="decommission")
+    page = client_for(bob).get(f"/requests/{decommission.pk}/").content.decode()
+    assert 'data-confirm="Approve destroying old-db-01 and its disks? This cannot be undone."' in page
