@@ -61,6 +61,11 @@ def _created(vm_request: VMRequest) -> Outcome:
     checked = _hardware(vm_request, vm)
     if checked.mismatch or checked.problem:
         return Outcome(mismatch=checked.mismatch, problem=checked.problem, waiting=waiting)
+    if (vm.get("num_cpus"), vm.get("memory_mb")) != (vm_request.num_cpus, vm_request.memory_mb):
+        # vCenter has the approved size, the lists still the template's (the clone's reconfiguration not seen yet:
+        # vcsim sends no update for it): without a fresh look the VM's page would show drift that is not there.
+        with contextlib.suppress(catalog.Unavailable):
+            catalog.ask_for_a_fresh_look()
     return Outcome(
         done=f"VM {vm['name']} is in the inventory as {vm['id']} (instance UUID {vm['instance_uuid']}).",
         changes={"vm_moref": vm["id"], "vm_instance_uuid": vm["instance_uuid"]},

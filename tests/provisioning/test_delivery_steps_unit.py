@@ -200,6 +200,18 @@ def test_watch_marks_ready_when_the_vm_is_what_was_approved(seams, row):
     assert (fresh(vm_request).status, fresh(vm_request).vm_moref) == (S.READY, "vm-42")
 
 
+def test_a_ready_vm_whose_listed_size_lags_behind_vcenter_asks_for_a_fresh_look(seams, row, monkeypatch):
+    asked = []
+    monkeypatch.setattr(catalog, "ask_for_a_fresh_look", lambda: asked.append(True))
+    hardware = {"num_cpus": 1, "memory_mb": 512, "disks": [{"size_gb": 10}]}
+    seams.vm, seams.hardware = {**VM, "num_cpus": 1, "memory_mb": 512}, hardware
+    assert steps.watch(row(S.APPLIED).pk) == "ready"
+    assert asked == [], "the lists agree with vCenter"
+    seams.vm = {**VM, "num_cpus": 1, "memory_mb": 32}  # the template's memory: the reconfiguration not listed yet
+    assert steps.watch(row(S.APPLIED, vm_name="x2").pk) == "ready", "vCenter itself has the approved size"
+    assert asked == [True]
+
+
 def test_watch_sends_a_vm_that_differs_to_a_person(seams, row):
     seams.vm, seams.hardware = VM, {"num_cpus": 8, "memory_mb": 512, "disks": [{"size_gb": 10}]}
     vm_request = row(S.APPLIED)
