@@ -9,6 +9,7 @@ from django import template
 from django.utils.html import format_html
 
 from provisioning import lifecycle
+from provisioning.vm_facts import POWER_STATES
 
 register = template.Library()
 
@@ -44,3 +45,9 @@ def status_badge(status: str, kind: str = lifecycle.RequestKind.CREATE) -> str:
 def shown_controls(text: str) -> str:
     """`text` with each direction control written out (`<U+202E>`) instead of reordering the rest of the line."""
     return DIRECTION_CONTROLS.sub(lambda found: f"<U+{ord(found.group()):04X}>", str(text or ""))
+
+
+@register.filter
+def power(state: str) -> str:
+    """vCenter's power state in words ("poweredOn" reads "On"), as every page shows it."""
+    return POWER_STATES.get(state, state or "—")

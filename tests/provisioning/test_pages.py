@@ -257,3 +257,15 @@ def test_the_inbox_says_a_decommission_destroys_and_its_approve_button_asks_firs
     decommission = VMRequest.objects.get(kind="decommission")
     page = client_for(bob).get(f"/requests/{decommission.pk}/").content.decode()
     assert 'data-confirm="Approve destroying old-db-01 and its disks? This cannot be undone."' in page
+
+
+def test_every_page_words_the_power_state_alike(alice):
+    from provisioning.templatetags.vm_requests import power
+
+    assert [power(state) for state in ("poweredOn", "poweredOff", "suspended", "", "odd")] == [
+        "On",
+        "Off",
+        "Suspended",
+        "—",
+        "odd",
+    ]
