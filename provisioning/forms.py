@@ -1,5 +1,6 @@
 """The forms people fill: a new VM (every choice checked against the inventory cache, never trusted as posted), a
-change of a delivered VM's size or notes (disks only grow), and its decommission (the VM's name typed again)."""
+change of a delivered VM's size or notes (disks only grow), and its decommission (the VM's name typed again); and
+the summary of a refused form's errors that their pages show first."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ REQUIRED = {
     "ip_mode": "Choose DHCP or a static address.",
     "domain": "Enter the guest's DNS domain.",
 }
+# The browser stops typing at a textarea's maxlength without a word: the help text says where that is.
+NOTES_HELP = "Shown in vCenter as the VM's notes; at most 2,000 characters."
 
 
 class VMRequestForm(forms.Form):
@@ -76,7 +79,11 @@ class VMRequestForm(forms.Form):
     dns_servers = forms.CharField(label="DNS servers", max_length=200, required=False, help_text="Comma-separated")
     domain = forms.CharField(max_length=253, help_text="The guest's DNS domain (Linux customization needs one).")
     notes = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False, validators=[storable_in_vcenter]
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        required=False,
+        validators=[storable_in_vcenter],
+        help_text=NOTES_HELP,
     )
 
     def __init__(self, *args, user=None, **kwargs):
@@ -234,6 +241,19 @@ class VMRequestForm(forms.Form):
                 self.add_error("ipv4_address", f"{address} is already taken by an open request.")
 
 
+def error_summary(form: forms.Form, labels: dict[str, str] | None = None) -> list[dict]:
+    """Every error of a refused form for the summary at the top of its page: the form's own errors first, then
+    each field's, linked to the field and named by its label (or by `labels`, for fields a page renders itself)."""
+    labels = labels or {}
+    summary = [{"field_id": "", "label": "", "message": message} for message in form.non_field_errors()]
+    for name, errors in form.errors.items():
+        if name in form.fields:
+            field = form[name]
+            label = labels.get(name) or field.label
+            summary += [{"field_id": field.id_for_label, "label": label, "message": m} for m in errors]
+    return summary
+
+
 def template_problem(template: dict) -> str | None:
     """Why vmprov cannot clone `template` (the form's list marks such templates too); None when it can."""
     guest = (template.get("guest_id") or "").lower()
@@ -281,9 +301,13 @@ class ChangeForm(forms.Form):
 
     num_cpus = forms.IntegerField(label="CPUs")
     memory_mb = forms.IntegerField(label="Memory (MB)")
-    disk_size_gb = forms.IntegerField(label="Disk (GB)", help_text="Disks only grow.")
+    disk_size_gb = forms.IntegerField(label="First disk (GB)")
     notes = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False, validators=[storable_in_vcenter]
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        required=False,
+        validators=[storable_in_vcenter],
+        help_text=NOTES_HELP,
     )
 
     def __init__(self, *args, vm: VMRequest, applied: dict, **kwargs):
@@ -293,9 +317,10 @@ class ChangeForm(forms.Form):
         for field, (low, high) in settings.VMPROV_LIMITS.items():
             self.fields[field].validators += [MinValueValidator(low), MaxValueValidator(high)]
             self.fields[field].widget.attrs.update({"min": low, "max": high})
-        self.fields["disk_size_gb"].widget.attrs["min"] = max(
-            applied["disk_size_gb"], settings.VMPROV_LIMITS["disk_size_gb"][0]
-        )
+            self.fields[field].error_messages["required"] = REQUIRED[field]
+        smallest = max(applied["disk_size_gb"], settings.VMPROV_LIMITS["disk_size_gb"][0])
+        self.fields["disk_size_gb"].widget.attrs["min"] = smallest
+        self.fields["disk_size_gb"].help_text = f"Disks only grow: {smallest} GB or more."
 
     def clean_disk_size_gb(self) -> int:
         size = self.cleaned_data["disk_size_gb"]
@@ -330,15 +355,31 @@ class ChangeForm(forms.Form):
 class DecommissionForm(forms.Form):
     """Why a delivered VM goes, with its name typed again: a decommission destroys the VM and its disks."""
 
-    confirm_name = forms.CharField(label="Type the VM's name to confirm", max_length=63)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    confirm_name = forms.CharField(
+        label="VM name",
+        max_length=63,
+        # Phones would capitalise the first letter, and no host name vmprov creates has one.
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}),
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text="The approver reads it, and it stays in the VM's history; at most 2,000 characters.",
+        error_messages={"required": "Say why the VM is decommissioned."},
+    )
 
     def __init__(self, *args, vm: VMRequest, **kwargs):
         super().__init__(*args, **kwargs)
         self.vm = vm
+        confirm_name = self.fields["confirm_name"]
+        confirm_name.help_text = f"Type {vm.vm_name} to confirm that this is the VM to destroy."
+        confirm_name.error_messages["required"] = self._type_the_name()
+
+    def _type_the_name(self) -> str:
+        return f"Type the VM's name, {self.vm.vm_name}, to confirm."
 
     def clean_confirm_name(self) -> str:
         name = self.cleaned_data["confirm_name"].strip()
         if name != self.vm.vm_name:
-            raise ValidationError(f"Type {self.vm.vm_name} to confirm.")
+            raise ValidationError(f"This is not the VM's name. {self._type_the_name()}")
         return name

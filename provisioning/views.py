@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from provisioning import inbox, lifecycle, roles, submission, timeline, vm_facts
 from provisioning.delivery import actions, approval
-from provisioning.forms import UNSUPPORTED_GUESTS, VMRequestForm
+from provisioning.forms import UNSUPPORTED_GUESTS, VMRequestForm, error_summary
 from provisioning.models import VMRequest
 from provisioning.terraform.spec import InvalidMachineSpec
 
@@ -69,16 +69,6 @@ def _again_initial(vm_request: VMRequest) -> dict:
     }
 
 
-def _error_summary(form: VMRequestForm) -> list[dict]:
-    """Every error of a refused form, each linked to its field, for the summary at the top of the page."""
-    summary = [{"field_id": "", "label": "", "message": message} for message in form.non_field_errors()]
-    for name, errors in form.errors.items():
-        if name != NON_FIELD_ERRORS:
-            label = dict(PLACEMENT).get(name) or form[name].label
-            summary += [{"field_id": f"id_{name}", "label": label, "message": m} for m in errors]
-    return summary
-
-
 @require_http_methods(["GET", "POST"])
 def new_request(request: HttpRequest) -> HttpResponse:
     again = None
@@ -111,7 +101,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "form": form,
-        "error_summary": _error_summary(form),
+        "error_summary": error_summary(form, dict(PLACEMENT)),
         "unsupported_guests": " ".join(UNSUPPORTED_GUESTS),
         "again": again,
         "placement": placement,

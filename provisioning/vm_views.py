@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from inventory import catalog
 from provisioning import lifecycle, machines, roles
 from provisioning.delivery import actions
-from provisioning.forms import ChangeForm, DecommissionForm
+from provisioning.forms import ChangeForm, DecommissionForm, error_summary
 from provisioning.lifecycle import Action
 from provisioning.models import VMRequest
 
@@ -59,8 +59,8 @@ def change_vm(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Change request #{change.pk} for {vm.vm_name} is submitted.")
             return redirect("provisioning:detail", pk=change.pk)
-    status = 400 if form.errors else 200
-    return render(request, "provisioning/vm_change.html", {"found": found, "vm": vm, "form": form}, status=status)
+    context = {"found": found, "vm": vm, "form": form, "error_summary": error_summary(form)}
+    return render(request, "provisioning/vm_change.html", context, status=400 if form.errors else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -79,5 +79,5 @@ def decommission_vm(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Decommission request #{decommission.pk} for {vm.vm_name} is submitted.")
             return redirect("provisioning:detail", pk=decommission.pk)
-    status = 400 if form.errors else 200
-    return render(request, "provisioning/vm_decommission.html", {"vm": vm, "form": form}, status=status)
+    context = {"vm": vm, "form": form, "error_summary": error_summary(form)}
+    return render(request, "provisioning/vm_decommission.html", context, status=400 if form.errors else 200)

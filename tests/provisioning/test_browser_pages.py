@@ -1,7 +1,7 @@
 """vmprov's pages in a real browser (Debian's chromium through Playwright), at desktop and phone width: nothing
 scrolls sideways at 390 px, axe-core finds no serious or critical problem, the Content-Security-Policy refuses
-nothing; filters and search, the form's defaults and error summary, and a confirmed Reject work as a person uses
-them. Screenshots land in test-artifacts/."""
+nothing; filters and search, the form's defaults and error summary, the day-2 forms' confirmation and error
+summaries, and a confirmed Reject work as a person uses them. Screenshots land in test-artifacts/."""
 
 import pytest
 from django.contrib.auth.models import Group
@@ -45,6 +45,25 @@ def site(django_user_model, settings):
     ]
     datastores = snapshot.resources["domain-c7"]["datastores"]
     datastores.append({**datastores[0], "id": "datastore-full", "name": "ds-full", "free_space": -3 * 2**30})
+    # The ready request's VM, resized in vCenter by hand: its pages show it with drift.
+    snapshot.vms["datacenter-2"].append(
+        {
+            **snapshot.vms["datacenter-2"][0],
+            "id": "vm-1042",
+            "name": "web-frontend-01",
+            "instance_uuid": "5010a5c4-8e3b-4f1d-9c2a-7b6e5d4c3b2a",
+            "ip_addresses": ["10.0.0.42", "fe80::250:56ff:fe9a:1042"],
+            "num_cpus": 2,
+            "memory_mb": 4096,
+            "cpu_hot_add_enabled": True,
+            "cpu_hot_remove_enabled": False,
+            "memory_hot_add_enabled": False,
+            "guest_hostname": "web-frontend-01.example.com",
+            "host_name": "esx-rack12-node07.example.com",
+            "cluster_name": "cluster 0",
+            "datastore_names": ["ds-fast"],
+        }
+    )
     cache.write_snapshot(snapshot)
 
     alice = django_user_model.objects.create_user("alice", "alice@example.com", "alice-password-1")
@@ -103,6 +122,8 @@ def test_every_page_fits_a_phone_and_passes_axe(live_server, site, monkeypatch):
         ("inbox", "bob", "/requests/inbox/"),
         ("vms", "ops", "/requests/vms/"),
         ("vm", "alice", f"/requests/vms/{site['ready'].pk}/"),
+        ("change", "alice", f"/requests/vms/{site['ready'].pk}/change/"),
+        ("decommission", "alice", f"/requests/vms/{site['ready'].pk}/decommission/"),
         ("not-found", "alice", "/requests/999999/"),
     ]
     with chromium(monkeypatch) as browser:
@@ -177,6 +198,46 @@ def test_the_form_keeps_its_defaults_within_bounds_and_summarises_errors(live_se
         expect(page.locator("#id_vm_name")).to_have_value("a" * 64)
         screenshot(page, "form-errors-phone")
         assert sideways_overflow(page) == 0
+
+
+def test_the_day2_forms_ask_first_summarise_errors_and_lead_back_to_the_vm(live_server, site, monkeypatch):
+    vm = site["ready"]
+    with chromium(monkeypatch) as browser:
+        page = browser.page(**PHONE)
+        log_in(page, live_server.url, "alice", "alice-password-1")
+        page.goto(f"{live_server.url}/requests/vms/{vm.pk}/decommission/")
+        button = page.locator("button", has_text="Ask for the decommission")
+        textarea = page.locator("#id_reason").bounding_box()
+        assert button.bounding_box()["y"] >= textarea["y"] + textarea["height"], "the button sits below the reason"
+
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        button.click()
+        expect(page.locator("#error-summary")).to_have_count(0)  # a dismissed confirmation sends nothing
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        button.click()
+        summary = page.locator("#error-summary")
+        expect(summary).to_be_focused()
+        expect(summary).to_contain_text("Nothing was saved: 2 things to fix")
+        expect(summary).to_contain_text("VM name: Type the VM's name, web-frontend-01, to confirm.")
+        expect(summary).to_contain_text("Reason: Say why the VM is decommissioned.")
+        summary.locator("a", has_text="Reason").click()
+        expect(page.locator("#id_reason")).to_be_focused()
+        check_page(page, "decommission-errors", phone=True)
+
+        page.goto(f"{live_server.url}/requests/vms/{vm.pk}/change/")
+        expect(page.locator("#drift")).to_contain_text("vCenter shows 2 CPUs; 1 CPUs were applied")
+        page.fill("#id_num_cpus", "")
+        page.fill("#id_disk_size_gb", "1")
+        page.click("text=Ask for this change")
+        summary = page.locator("#error-summary")
+        expect(summary).to_be_focused()
+        expect(summary).to_contain_text("CPUs: Enter the number of CPUs.")
+        expect(summary).to_contain_text("First disk (GB): Disks only grow")
+        check_page(page, "change-errors", phone=True)
+        page.click("text=Cancel")
+        expect(page).to_have_url(f"{live_server.url}/requests/vms/{vm.pk}/")
+        assert not VMRequest.objects.filter(vm_of=vm).exists()
 
 
 def test_reject_asks_first_and_the_inbox_empties_after_the_decision(live_server, site, monkeypatch):

@@ -1,5 +1,6 @@
 """The request pages as a person reads them: the list's filters and pages, the approver's inbox, a request's
-steps with their times, why approval is needed, the ready VM's facts, live updates (htmx polls), error pages."""
+steps with their times, why approval is needed, the ready VM's facts, live updates (htmx polls), error pages, and the
+day-2 forms' way back and error summaries."""
 
 import re
 from datetime import timedelta
@@ -269,3 +270,68 @@ def test_every_page_words_the_power_state_alike(alice):
         "—",
         "odd",
     ]
+
+
+def _summary(html: str) -> str:
+    start = html.index('id="error-summary"')
+    return html[start : html.index("</div>", start)]
+
+
+def test_the_day2_forms_lead_back_to_the_vm_and_style_their_buttons(alice):
+    cache.write_snapshot(sample_snapshot())
+    vm = walked_request(alice, vm_name="web01", vm_moref="vm-404")  # not in the inventory: the pages still work
+    change = client_for(alice).get(f"/requests/vms/{vm.pk}/change/").content.decode()
+    decommission = client_for(alice).get(f"/requests/vms/{vm.pk}/decommission/").content.decode()
+    for html in (change, decommission):
+        assert f'<li><a href="/requests/vms/{vm.pk}/">web01</a></li>' in html, "the breadcrumb leads to the VM"
+        assert f'<a href="/requests/vms/{vm.pk}/">Cancel</a>' in html
+        assert 'id="error-summary"' not in html
+    assert '<button type="submit" class="primary">Ask for this change</button>' in change
+    assert (
+        '<button type="submit" class="danger" data-confirm="Ask to destroy web01 and its disks? '
+        'An approver still decides on the plan.">Ask for the decommission</button>'
+    ) in decommission
+    for html in (change, decommission):
+        assert 'aria-describedby="id_notes_helptext"' in html or 'aria-describedby="id_reason_helptext"' in html
+        assert "at most 2,000 characters" in html
+    assert "Disks only grow: 10 GB or more." in change
+    assert "Type web01 to confirm that this is the VM to destroy." in decommission
+    new = client_for(alice).get("/requests/new/").content.decode()
+    assert '<div class="help" id="id_notes_helptext">Shown in vCenter as the VM&#x27;s notes; at most 2,000' in new
+
+
+def test_the_decommission_form_says_what_is_missing_in_a_summary_and_saves_nothing(alice):
+    vm = walked_request(alice, vm_name="web01", vm_moref="vm-404")
+    response = client_for(alice).post(f"/requests/vms/{vm.pk}/decommission/", {"confirm_name": "", "reason": ""})
+    assert response.status_code == 400
+    html = response.content.decode()
+    summary = _summary(html)
+    assert "Nothing was saved: 2 things to fix" in summary and 'role="alert"' in summary
+    assert '<a href="#id_confirm_name">VM name: Type the VM&#x27;s name, web01, to confirm.</a>' in summary
+    assert '<a href="#id_reason">Reason: Say why the VM is decommissioned.</a>' in summary
+    assert "This field is required." not in html
+    assert 'aria-invalid="true" aria-describedby="id_reason_helptext id_reason_error"' in html
+
+    wrong = client_for(alice).post(f"/requests/vms/{vm.pk}/decommission/", {"confirm_name": "WEB01", "reason": "x"})
+    summary = _summary(wrong.content.decode())
+    assert "Nothing was saved: 1 thing to fix" in summary
+    assert "VM name: This is not the VM&#x27;s name. Type the VM&#x27;s name, web01, to confirm." in summary
+    assert not VMRequest.objects.filter(vm_of=vm).exists()
+
+
+def test_the_change_form_says_what_is_missing_or_unchanged_in_a_summary(alice):
+    vm = walked_request(alice, vm_name="web01", vm_moref="vm-404", num_cpus=2, memory_mb=2048, disk_size_gb=20)
+    url = f"/requests/vms/{vm.pk}/change/"
+    empty = client_for(alice).post(url, {"num_cpus": "", "memory_mb": "", "disk_size_gb": "19", "notes": ""})
+    assert empty.status_code == 400
+    summary = _summary(empty.content.decode())
+    assert "Nothing was saved: 3 things to fix" in summary
+    assert '<a href="#id_num_cpus">CPUs: Enter the number of CPUs.</a>' in summary
+    assert '<a href="#id_memory_mb">Memory (MB): Enter the memory in MB.</a>' in summary
+    assert '<a href="#id_disk_size_gb">First disk (GB): Disks only grow:' in summary
+
+    same = client_for(alice).post(url, {"num_cpus": 2, "memory_mb": 2048, "disk_size_gb": 20, "notes": ""})
+    assert "<li>Nothing changes: these are the values the VM has now.</li>" in _summary(same.content.decode())
+    too_long = client_for(alice).post(url, {"num_cpus": 3, "memory_mb": 2048, "disk_size_gb": 20, "notes": "n" * 2001})
+    assert "Notes: Ensure this value has at most 2000 characters (it has 2001)." in _summary(too_long.content.decode())
+    assert not VMRequest.objects.filter(vm_of=vm).exists()
