@@ -41,10 +41,10 @@ class DeliveredVM:
         if self.record is None or self.decommissioned:
             return []
         found = []
-        for name, unit in (("num_cpus", " CPUs"), ("memory_mb", " MB of memory")):
+        for name in ("num_cpus", "memory_mb"):
             now, applied = self.record.get(name), self.applied[name]
             if now is not None and now != applied:
-                found.append(f"vCenter shows {now}{unit}; {applied}{unit} were applied")
+                found.append(f"vCenter shows {_amount(name, now)}; the last apply set {_amount(name, applied)}")
         return found
 
 
@@ -103,3 +103,8 @@ def _read_inventory(found: Iterable[DeliveredVM]) -> None:
             item.record = records.get(item.vm.vm_moref)
             if item.record is None:
                 item.problem = f"The inventory does not list {item.vm.vm_moref} (any more)."
+
+
+def _amount(name: str, value: int) -> str:
+    """2 CPUs, 1 CPU, 2048 MB of memory."""
+    return f"{value} MB of memory" if name == "memory_mb" else f"{value} CPU{'s' * (value != 1)}"

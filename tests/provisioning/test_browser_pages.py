@@ -226,7 +226,7 @@ def test_the_day2_forms_ask_first_summarise_errors_and_lead_back_to_the_vm(live_
         check_page(page, "decommission-errors", phone=True)
 
         page.goto(f"{live_server.url}/requests/vms/{vm.pk}/change/")
-        expect(page.locator("#drift")).to_contain_text("vCenter shows 2 CPUs; 1 CPUs were applied")
+        expect(page.locator("#drift")).to_contain_text("vCenter shows 2 CPUs; the last apply set 1 CPU")
         page.fill("#id_num_cpus", "")
         page.fill("#id_disk_size_gb", "1")
         page.click("text=Ask for this change")

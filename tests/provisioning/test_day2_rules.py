@@ -103,6 +103,6 @@ def test_drift_is_what_vcenter_shows_against_what_was_last_applied(people):
     assert found.drift == []
     found.record = {"num_cpus": 6, "memory_mb": 1024}
     assert found.drift == [
-        "vCenter shows 6 CPUs; 4 CPUs were applied",
-        "vCenter shows 1024 MB of memory; 2048 MB of memory were applied",
+        "vCenter shows 6 CPUs; the last apply set 4 CPUs",
+        "vCenter shows 1024 MB of memory; the last apply set 2048 MB of memory",
     ]
