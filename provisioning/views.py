@@ -69,6 +69,19 @@ def _again_initial(vm_request: VMRequest) -> dict:
     }
 
 
+def _again_choices(vm_request: VMRequest) -> dict:
+    """What an earlier request chose where, by name: the form says so when one of them is no longer offered."""
+    return {
+        "datacenter": vm_request.datacenter_name,
+        "cluster": vm_request.cluster_name,
+        "resource_pool": vm_request.resource_pool_name,
+        "datastore": vm_request.datastore_name,
+        "network": vm_request.network_name,
+        "folder": "/" + vm_request.folder_path,
+        "template": vm_request.template_name,
+    }
+
+
 def _error_summary(form: VMRequestForm) -> list[dict]:
     """Every error of a refused form, each linked to its field, for the summary at the top of the page."""
     summary = [{"field_id": "", "label": "", "message": message} for message in form.non_field_errors()]
@@ -100,11 +113,13 @@ def new_request(request: HttpRequest) -> HttpResponse:
             creates = VMRequest.objects.visible_to(request.user).filter(kind=lifecycle.RequestKind.CREATE)
             again = get_object_or_404(creates, pk=_request_id(again_id))
         form = VMRequestForm(initial=_again_initial(again) if again else {}, user=request.user)
+    again_choices = _again_choices(again) if again else {}
     placement = [
         {
             "name": name,
             "label": label,
             "selected": (form.data.get(name) if form.is_bound else form.initial.get(name)) or "",
+            "again_choice": again_choices.get(name, ""),
             "errors": form[name].errors,
         }
         for name, label in PLACEMENT
@@ -112,6 +127,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "error_summary": _error_summary(form),
+        "auto_approval": approval.auto_approval_for_requesters(),
         "unsupported_guests": " ".join(UNSUPPORTED_GUESTS),
         "again": again,
         "placement": placement,
