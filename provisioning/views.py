@@ -29,7 +29,8 @@ PLACEMENT = [
     ("folder", "VM folder"),
     ("template", "Template"),
 ]
-MACHINE_FIELDS = ["vm_name", "num_cpus", "memory_mb", "disk_size_gb", "ip_mode"]
+MACHINE_FIELDS = ["vm_name", "num_cpus", "memory_mb", "disk_size_gb"]
+NETWORK_FIELDS = ["ip_mode"]  # after the note on auto-approval, which is about the sizes
 STATIC_FIELDS = ["ipv4_address", "ipv4_prefix", "ipv4_gateway", "dns_servers"]
 EXTRA_FIELDS = ["domain", "notes"]
 
@@ -132,6 +133,7 @@ def new_request(request: HttpRequest) -> HttpResponse:
         "again": again,
         "placement": placement,
         "machine_fields": MACHINE_FIELDS,
+        "network_fields": NETWORK_FIELDS,
         "static_fields": STATIC_FIELDS,
         "extra_fields": EXTRA_FIELDS,
     }
