@@ -95,6 +95,9 @@ class VMRequestForm(forms.Form):
             self.fields[field].validators += [MinValueValidator(low), MaxValueValidator(high)]
             self.fields[field].widget.attrs.update({"min": low, "max": high})
         self.fields["domain"].initial = settings.VMPROV_DEFAULT_DOMAIN
+        # The page says next to the sizes which are approved without a person (#auto-approval).
+        for field in ("num_cpus", "memory_mb", "disk_size_gb"):
+            self.fields[field].widget.attrs["aria-describedby"] = "auto-approval"
         for name, message in REQUIRED.items():
             self.fields[name].error_messages["required"] = message
         # A longer name is refused with a message, not cut short by the browser without a word.
@@ -188,14 +191,13 @@ class VMRequestForm(forms.Form):
         template = self._resolve(data, "template", resources.templates.items, f"datacenter {datacenter['name']}")
 
         if datastore is not None:
-            if not datastore["accessible"]:
-                self.add_error("datastore", f"Datastore {datastore['name']} is not accessible.")
-            elif datastore["maintenance_mode"] != "normal":
-                self.add_error("datastore", f"Datastore {datastore['name']} is in maintenance mode.")
+            problem = datastore_problem(datastore)
+            if problem:
+                self.add_error("datastore", problem)
             elif data.get("disk_size_gb") and data["disk_size_gb"] * 2**30 > datastore["free_space"]:
                 self.add_error(
                     "disk_size_gb",
-                    f"Datastore {datastore['name']} has {datastore['free_space'] // 2**30} GB free.",
+                    f"Datastore {datastore['name']} has {gb_free(datastore['free_space'])} GB free.",
                 )
         if template is not None:
             problem = template_problem(template)
@@ -252,6 +254,23 @@ def error_summary(form: forms.Form, labels: dict[str, str] | None = None) -> lis
             label = labels.get(name) or field.label
             summary += [{"field_id": field.id_for_label, "label": label, "message": m} for m in errors]
     return summary
+
+
+def datastore_problem(datastore: dict) -> str | None:
+    """Why no VM can go on `datastore` (the form's list shows such datastores disabled, with the reason); None when
+    one can. Whether a given disk fits is the disk's question, asked in clean()."""
+    if not datastore["accessible"]:
+        return f"Datastore {datastore['name']} is not accessible."
+    if datastore["maintenance_mode"] != "normal":
+        return f"Datastore {datastore['name']} is in maintenance mode."
+    if datastore["free_space"] <= 0:
+        return f"Datastore {datastore['name']} is full ({gb_free(datastore['free_space'])} GB free)."
+    return None
+
+
+def gb_free(free_space: int) -> str:
+    """Free bytes as whole GB, rounded down, with a true minus sign (as the form's list writes them)."""
+    return str(free_space // 2**30).replace("-", "\u2212")
 
 
 def template_problem(template: dict) -> str | None:

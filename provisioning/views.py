@@ -29,7 +29,8 @@ PLACEMENT = [
     ("folder", "VM folder"),
     ("template", "Template"),
 ]
-MACHINE_FIELDS = ["vm_name", "num_cpus", "memory_mb", "disk_size_gb", "ip_mode"]
+MACHINE_FIELDS = ["vm_name", "num_cpus", "memory_mb", "disk_size_gb"]
+NETWORK_FIELDS = ["ip_mode"]  # after the note on auto-approval, which is about the sizes
 STATIC_FIELDS = ["ipv4_address", "ipv4_prefix", "ipv4_gateway", "dns_servers"]
 EXTRA_FIELDS = ["domain", "notes"]
 
@@ -69,6 +70,19 @@ def _again_initial(vm_request: VMRequest) -> dict:
     }
 
 
+def _again_choices(vm_request: VMRequest) -> dict:
+    """What an earlier request chose where, by name: the form says so when one of them is no longer offered."""
+    return {
+        "datacenter": vm_request.datacenter_name,
+        "cluster": vm_request.cluster_name,
+        "resource_pool": vm_request.resource_pool_name,
+        "datastore": vm_request.datastore_name,
+        "network": vm_request.network_name,
+        "folder": "/" + vm_request.folder_path,
+        "template": vm_request.template_name,
+    }
+
+
 @require_http_methods(["GET", "POST"])
 def new_request(request: HttpRequest) -> HttpResponse:
     again = None
@@ -90,11 +104,13 @@ def new_request(request: HttpRequest) -> HttpResponse:
             creates = VMRequest.objects.visible_to(request.user).filter(kind=lifecycle.RequestKind.CREATE)
             again = get_object_or_404(creates, pk=_request_id(again_id))
         form = VMRequestForm(initial=_again_initial(again) if again else {}, user=request.user)
+    again_choices = _again_choices(again) if again else {}
     placement = [
         {
             "name": name,
             "label": label,
             "selected": (form.data.get(name) if form.is_bound else form.initial.get(name)) or "",
+            "again_choice": again_choices.get(name, ""),
             "errors": form[name].errors,
         }
         for name, label in PLACEMENT
@@ -102,10 +118,12 @@ def new_request(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "error_summary": error_summary(form, dict(PLACEMENT)),
+        "auto_approval": approval.auto_approval_for_requesters(),
         "unsupported_guests": " ".join(UNSUPPORTED_GUESTS),
         "again": again,
         "placement": placement,
         "machine_fields": MACHINE_FIELDS,
+        "network_fields": NETWORK_FIELDS,
         "static_fields": STATIC_FIELDS,
         "extra_fields": EXTRA_FIELDS,
     }

@@ -45,6 +45,19 @@ def limits_exceeded(vm_request: VMRequest) -> list[str]:
     return exceeded
 
 
+def auto_approval_for_requesters() -> str:
+    """What the request form tells people about approval: the limits a new VM is approved within by itself, or that
+    every request waits for an approver (`VMPROV_AUTO_APPROVE` unset)."""
+    limits = settings.VMPROV_AUTO_APPROVE
+    if not limits:
+        return "Auto-approval is off: every request waits for an approver."
+    sizes = [f"{limits[field]}{unit} {what}" for field, (what, unit) in _LIMITS.items()]
+    return (
+        f"Approved automatically: up to {', '.join(sizes[:-1])} and {sizes[-1]}. "
+        "A request above any of these waits for an approver."
+    )
+
+
 def auto_approvable(vm_request: VMRequest, result: atlantis.AtlantisResult) -> bool:
     """Whether vmprov approves this planned request by itself (see the module)."""
     if needs_person(vm_request.kind) or not settings.VMPROV_AUTO_APPROVE or limits_exceeded(vm_request):

@@ -35,7 +35,8 @@ PLAN = (
 
 @pytest.fixture
 def site(django_user_model, settings):
-    """People, a warm cache (with a Windows template, a tiny one and a full datastore) and requests in every state."""
+    """People, a warm cache (with a Windows template, a tiny one, a full datastore and one VM folder in DC0) and
+    requests in every state."""
     settings.VMPROV_AUTO_APPROVE = {"num_cpus": 4, "memory_mb": 8192, "disk_size_gb": 100}
     snapshot = sample_snapshot()
     base = snapshot.templates["datacenter-2"][0]
@@ -64,6 +65,7 @@ def site(django_user_model, settings):
             "datastore_names": ["ds-fast"],
         }
     )
+    snapshot.folders["datacenter-2"] = snapshot.folders["datacenter-2"][:1]  # "/" only
     cache.write_snapshot(snapshot)
 
     alice = django_user_model.objects.create_user("alice", "alice@example.com", "alice-password-1")
@@ -177,11 +179,25 @@ def test_the_form_keeps_its_defaults_within_bounds_and_summarises_errors(live_se
         page = browser.page(**PHONE)
         log_in(page, live_server.url, "alice", "alice-password-1")
         page.goto(f"{live_server.url}/requests/new/")
+        expect(page.locator("#auto-approval")).to_have_text(
+            "Approved automatically: up to 4 CPUs, 8192 MB memory and 100 GB disk. "
+            "A request above any of these waits for an approver."
+        )
         page.select_option("#id_datacenter", label="DC0")
-        expect(page.locator("#id_cluster option", has_text="cluster 0")).to_have_count(1)
-        page.select_option("#id_cluster", label="cluster 0")
-        expect(page.locator("#id_datastore option", has_text="ds-fast")).to_have_count(1)
-        expect(page.locator("#id_datastore option", has_text="ds-full")).to_have_count(0)  # no room: not offered
+        # DC0's only cluster and only folder are picked, and the cluster's lists load; so is the only usable
+        # datastore. Lists with a choice to make stay unpicked.
+        expect(page.locator("#id_cluster")).to_have_value("domain-c7")
+        expect(page.locator("#id_folder")).to_have_value("group-v0")
+        expect(page.locator("#id_datastore")).to_have_value("datastore-01")
+        expect(page.locator("#id_network option")).to_have_count(3)
+        expect(page.locator("#id_network")).to_have_value("")
+        expect(page.locator("#id_resource_pool")).to_have_value("")
+        # Datastores that cannot take the VM are listed, disabled, with the reason.
+        full = page.locator("#id_datastore option", has_text="ds-full")
+        expect(full).to_have_text("ds-full \u2014 full (\u22123 GB free)")
+        expect(full).to_be_disabled()
+        expect(page.locator("#id_datastore option", has_text="ds-down")).to_have_text("ds-down \u2014 not accessible")
+        expect(page.locator("#id_datastore option", has_text="ds-fast")).to_have_text("ds-fast (200 GB free, VMFS)")
         windows = page.locator("#id_template option", has_text="win2022")
         expect(windows).to_contain_text("not supported (Windows guest)")
         expect(windows).to_be_disabled()
@@ -238,6 +254,55 @@ def test_the_day2_forms_ask_first_summarise_errors_and_lead_back_to_the_vm(live_
         page.click("text=Cancel")
         expect(page).to_have_url(f"{live_server.url}/requests/vms/{vm.pk}/")
         assert not VMRequest.objects.filter(vm_of=vm).exists()
+
+
+def test_request_again_says_which_earlier_choices_are_no_longer_offered(live_server, site, monkeypatch):
+    # Asked for what is full, gone or unsupported now, and for choices that still are (the second network).
+    again = walked_request(
+        VMRequest.objects.get(vm_name="web-frontend-01").requester,
+        ("submitted", "cancelled"),
+        vm_name="web-old-02",
+        cluster_id="domain-c7",
+        cluster_name="cluster 0",
+        resource_pool_id="resgroup-02",
+        resource_pool_name="Resources/web",
+        datastore_id="datastore-full",
+        datastore_name="ds-full",
+        network_id="network-02",
+        network_name="VM Network",
+        folder_id="group-v09",
+        folder_path="web",
+        template_id="vm-win",
+        template_name="win2022",
+        num_cpus=2,
+    ).pk
+    with chromium(monkeypatch) as browser:
+        for options, phone in (({}, False), (PHONE, True)):
+            page = browser.page(**options)
+            log_in(page, live_server.url, "alice", "alice-password-1")
+            page.goto(f"{live_server.url}/requests/new/?again={again}")
+            # What is still offered comes back as it was, the second network too (nothing picked over it).
+            expect(page.locator("#id_datacenter")).to_have_value("datacenter-2")
+            expect(page.locator("#id_cluster")).to_have_value("domain-c7")
+            expect(page.locator("#id_resource_pool")).to_have_value("resgroup-02")
+            expect(page.locator("#id_network")).to_have_value("network-02")
+            # What is not says so beside its list; the only usable datastore and folder are picked instead.
+            expect(page.locator("#again-datastore")).to_have_text(
+                f"ds-full (chosen in request #{again}) is not offered: full (\u22123 GB free)."
+            )
+            expect(page.locator("#id_datastore")).to_have_value("datastore-01")
+            expect(page.locator("#again-folder")).to_have_text(
+                f"/web (chosen in request #{again}) is not in datacenter DC0."
+            )
+            expect(page.locator("#id_folder")).to_have_value("group-v0")
+            expect(page.locator("#again-template")).to_have_text(
+                f"win2022 (chosen in request #{again}) is not offered: not supported (Windows guest)."
+            )
+            expect(page.locator("#id_template")).to_have_value("")
+            for name in ("datacenter", "cluster", "resource_pool", "network"):
+                expect(page.locator(f"#again-{name}")).to_be_hidden()
+            expect(page.locator("#id_num_cpus")).to_have_value("2")
+            check_page(page, "form-again", phone=phone)
 
 
 def test_reject_asks_first_and_the_inbox_empties_after_the_decision(live_server, site, monkeypatch):

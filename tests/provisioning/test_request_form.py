@@ -25,6 +25,11 @@ def warm():
         "guest_id": "windows2019srv_64Guest",
     }
     snapshot.templates["datacenter-2"].append(windows)
+    datastores = snapshot.resources["domain-c7"]["datastores"]
+    datastores += [
+        {**datastores[0], "id": "datastore-full", "name": "ds-full", "free_space": -3 * 2**30},
+        {**datastores[0], "id": "datastore-empty", "name": "ds-empty", "free_space": 0},
+    ]
     cache.write_snapshot(snapshot)
     return snapshot
 
@@ -120,6 +125,8 @@ def test_a_static_request_keeps_its_network_settings(logged_in, warm):
         ("datastore", "datastore-11", "not in cluster"),
         ("datastore", "datastore-02", "not accessible"),
         ("datastore", "datastore-03", "maintenance mode"),
+        ("datastore", "datastore-full", "Datastore ds-full is full (\u22123 GB free)."),
+        ("datastore", "datastore-empty", "Datastore ds-empty is full (0 GB free)."),
         ("network", "network-12", "not in cluster"),
         ("folder", "group-v19", "not in datacenter"),
         ("template", "vm-t1", "not in datacenter"),
@@ -340,3 +347,52 @@ def test_tabs_newlines_and_any_other_unicode_stay_allowed_in_notes(logged_in, wa
     notes = "line one\r\n\tline two — Zürich ✓ \u202eright-to-left\u202c"
     assert post(logged_in, notes=notes).status_code == 302
     assert VMRequest.objects.get().notes == notes
+
+
+def test_a_full_datastore_is_refused_on_its_field_whatever_the_disk_size(logged_in, warm):
+    response = post(logged_in, datastore="datastore-full", disk_size_gb="")
+    assert errors_of(response)["datastore"] == ["Datastore ds-full is full (\u22123 GB free)."]
+    assert "disk_size_gb" in errors_of(response)  # required, and nothing about the datastore there
+    assert "ds-full" not in " ".join(errors_of(response)["disk_size_gb"])
+    assert not VMRequest.objects.exists()
+
+
+def test_the_form_says_which_sizes_are_approved_without_a_person(logged_in, warm, settings):
+    settings.VMPROV_AUTO_APPROVE = {"num_cpus": 4, "memory_mb": 8192, "disk_size_gb": 100}
+    page = logged_in.get("/requests/new/").content.decode()
+    assert (
+        '<p class="help" id="auto-approval">Approved automatically: up to 4 CPUs, 8192 MB memory and 100 GB disk. '
+        "A request above any of these waits for an approver.</p>"
+    ) in page
+    for field in ("num_cpus", "memory_mb", "disk_size_gb"):
+        assert re.search(rf'<input [^>]*aria-describedby="auto-approval"[^>]*id="id_{field}"', page), field
+
+    settings.VMPROV_AUTO_APPROVE = None
+    page = logged_in.get("/requests/new/").content.decode()
+    assert '<p class="help" id="auto-approval">Auto-approval is off: every request waits for an approver.</p>' in page
+    # A refused form says it too.
+    assert "Auto-approval is off" in post(logged_in, vm_name="").content.decode()
+
+
+def test_request_again_tells_the_script_what_the_earlier_request_chose_by_name(logged_in, warm):
+    assert post(logged_in, vm_name="web02").status_code == 302
+    earlier = VMRequest.objects.get()
+    earlier.transition(RequestStatus.CANCELLED)
+    page = logged_in.get(f"/requests/new/?again={earlier.pk}").content.decode()
+    assert f'data-again="{earlier.pk}"' in page
+    choices = dict(re.findall(r'<select name="(\w+)"[^>]*data-again-choice="([^"]*)"', page))
+    assert choices == {
+        "datacenter": "DC0",
+        "cluster": "cluster 0",
+        "resource_pool": "Resources/web",
+        "datastore": "ds-fast",
+        "network": "VLAN 10",
+        "folder": "/web",
+        "template": "ubuntu-22.04",
+    }
+    # Each list has a place for the note, which the select points at, hidden until the script fills it.
+    assert re.search(r'aria-describedby="status-datastore again-datastore"', page)
+    assert '<div class="field-note" id="again-datastore" hidden></div>' in page
+    # A new request has no earlier choice to speak of.
+    fresh = logged_in.get("/requests/new/").content.decode()
+    assert "data-again" not in fresh and "field-note" not in fresh

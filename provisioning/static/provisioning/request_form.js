@@ -1,5 +1,6 @@
 // Cascading selects for the VM request form, filled from the inventory API (a warm cache answers at once).
 // datacenter -> clusters, folders, templates (each loads on its own) ; cluster -> pools, datastores, networks.
+// Options that cannot be chosen are listed disabled with the reason; a list with one usable option has it picked.
 (function () {
   "use strict";
   const form = document.getElementById("vm-request-form");
@@ -51,25 +52,51 @@
     }
   }
 
+  // Where each list's items live: what a choice that is gone is "not in".
+  const parent = {
+    cluster: "datacenter", folder: "datacenter", template: "datacenter",
+    resource_pool: "cluster", datastore: "cluster", network: "cluster",
+  };
+
   // `refusal(item)` says why an item is listed but cannot be chosen (the option is disabled and says so).
-  function fill(name, items, label, accept, refusal) {
+  // The choice wanted before (the page's or the person's) stays when it is still usable; failing that, a list with
+  // exactly one usable option has it picked.
+  function fill(name, items, label, refusal) {
     const el = select(name);
-    const wanted = el.dataset.selected || el.value;
+    const fromPage = el.dataset.selected;
+    const wanted = fromPage || el.value;
     el.innerHTML = "";
-    const offered = accept ? items.filter(accept) : items;
-    const placeholder = new Option(offered.length ? "— choose —" : "— none available —", "");
+    const placeholder = new Option("— choose —", "");
     el.add(placeholder);
-    for (const item of offered) {
+    for (const item of items) {
       const why = refusal ? refusal(item) : "";
       const option = new Option(why ? `${label(item)} — ${why}` : label(item), item.id);
       option.disabled = Boolean(why);
+      option.dataset.why = why;
       option.dataset.item = JSON.stringify(item);
       el.add(option);
     }
-    if (wanted && [...el.options].some((o) => o.value === wanted && !o.disabled)) el.value = wanted;
+    const usable = [...el.options].filter((o) => o.value && !o.disabled);
+    if (!usable.length) placeholder.text = "— none available —";
+    const kept = usable.find((o) => o.value === wanted);
+    if (kept) el.value = wanted;
+    else if (usable.length === 1) el.value = usable[0].value;
+    if (fromPage && !kept) notOffered(name, [...el.options].find((o) => o.value === fromPage));
     el.dataset.selected = "";
     el.disabled = false;
     el.dispatchEvent(new Event("vmprov:filled"));
+  }
+
+  // "Request again": says beside the list that the earlier request's choice is not offered now, and why.
+  function notOffered(name, option) {
+    const note = document.getElementById(`again-${name}`);
+    if (!note) return;
+    const owner = parent[name];
+    const why = option
+      ? `not offered: ${option.dataset.why}`
+      : `not in ${owner ? `${owner} ${select(owner).selectedOptions[0].text}` : "the vSphere inventory"}`;
+    note.textContent = `${select(name).dataset.againChoice} (chosen in request #${form.dataset.again}) is ${why}.`;
+    note.hidden = false;
   }
 
   function clear(...names) {
@@ -82,11 +109,23 @@
     }
   }
 
-  const gb = (bytes) => `${Math.max(0, Math.floor(bytes / 2 ** 30))} GB free`;
+  const gb = (bytes) => `${Math.floor(bytes / 2 ** 30)} GB free`.replace("-", "\u2212");
   const input = (name) => form.querySelector(`input[name="${name}"]`);
   // The smallest disk the form accepts (the setting, or the chosen template's disk): a datastore without room
-  // for it is not offered.
+  // for it is listed, not offered.
   const minimumDiskGb = () => Number(input("disk_size_gb").min) || 1;
+  function datastoreRefusal(datastore) {
+    if (!datastore.accessible) return "not accessible";
+    if (datastore.maintenance_mode !== "normal") return "in maintenance mode";
+    if (datastore.free_space <= 0) return `full (${gb(datastore.free_space)})`;
+    const minimum = minimumDiskGb();
+    if (datastore.free_space < minimum * 2 ** 30) {
+      return `no room for a ${minimum} GB disk (${gb(datastore.free_space)})`;
+    }
+    return "";
+  }
+  // A datastore that is not offered says why instead of its free space.
+  const datastoreLabel = (d) => (datastoreRefusal(d) ? d.name : `${d.name} (${gb(d.free_space)}, ${d.type})`);
   // Guests vmprov cannot customize (the server refuses them too); templates it cannot clone are marked.
   const unsupportedGuests = (form.dataset.unsupportedGuests || "").split(" ").filter(Boolean);
   function templateRefusal(template) {
@@ -121,7 +160,7 @@
     load(apiUrl("templates", id), ["template"], "templates").then((body) => {
       if (body && current()) {
         fill("template", body.templates, (t) => `${t.name} (${t.guest_id}, ${t.num_cpus} CPU, ${t.memory_mb} MB)`,
-          null, templateRefusal);
+          templateRefusal);
       }
     });
   }
@@ -134,8 +173,7 @@
     const body = await load(apiUrl("resources", id), ["resource_pool", "datastore", "network"], "resources");
     if (!body || mine !== generation.cluster) return;
     fill("resource_pool", body.resource_pools, (p) => p.path);
-    fill("datastore", body.datastores, (d) => `${d.name} (${gb(d.free_space)}, ${d.type})`,
-      (d) => d.accessible && d.maintenance_mode === "normal" && d.free_space >= minimumDiskGb() * 2 ** 30);
+    fill("datastore", body.datastores, datastoreLabel, datastoreRefusal);
     fill("network", body.networks, (n) => `${n.name} (${n.type})`);
   }
 
