@@ -51,9 +51,10 @@ def test_a_requester_fills_the_form_through_the_cascading_selects(live_server, b
     expect(page.locator("#id_folder option", has_text="/web")).to_have_count(1)
     usable = time.monotonic() - started
 
-    # Inaccessible and in-maintenance datastores are not offered; the freshness of the lists is shown.
-    expect(page.locator("#id_datastore option", has_text="ds-down")).to_have_count(0)
-    expect(page.locator("#id_datastore option", has_text="ds-maint")).to_have_count(0)
+    # Inaccessible and in-maintenance datastores are listed but cannot be chosen, each saying why; the freshness of
+    # the lists is shown.
+    expect(page.locator("#id_datastore option:disabled", has_text="ds-down — not accessible")).to_have_count(1)
+    expect(page.locator("#id_datastore option:disabled", has_text="ds-maint — in maintenance mode")).to_have_count(1)
     expect(page.locator("#inventory-freshness")).to_contain_text("Inventory as of")
 
     page.select_option("#id_resource_pool", label="Resources/web")
