@@ -166,7 +166,7 @@ def test_redis_down_or_hung_answers_503_within_two_seconds(settings, logged_in, 
     use_redis(settings, f"redis://127.0.0.1:{port}/0")
     settings.VSPHERE_SERVER = f"127.0.0.1:{free_port()}"
     try:
-        timings = []
+        timings, errors = [], []
         for url in [
             "/api/vsphere/datacenters",
             "/api/vsphere/hierarchical/clusters/domain-c7/resources",
@@ -176,10 +176,13 @@ def test_redis_down_or_hung_answers_503_within_two_seconds(settings, logged_in, 
             response = logged_in.get(url)
             timings.append(time.monotonic() - started)
             assert response.status_code == 503, url
-            assert "Redis" in response.json()["error"]
+            errors.append(response.json()["error"])
+            assert "Redis" in errors[-1]
             assert response["Retry-After"]
         assert max(timings) < 2
-        assert timings[1] < 0.1 and timings[2] < 0.1, "the circuit breaker answers at once"
+        # The first read found Redis down; the circuit breaker answered the next two without trying it again.
+        assert "retrying in" not in errors[0]
+        assert all("retrying in" in error for error in errors[1:]), "the circuit breaker answers at once"
         assert RefreshRun.objects.filter(outcome=RefreshOutcome.SUCCEEDED).count() == 0
     finally:
         if listener:
