@@ -3,6 +3,8 @@ scrolls sideways at 390 px, axe-core finds no serious or critical problem, the C
 nothing; filters and search, the form's defaults and error summary, the day-2 forms' confirmation and error
 summaries, and a confirmed Reject work as a person uses them. Screenshots land in test-artifacts/."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
@@ -303,6 +305,19 @@ def test_request_again_says_which_earlier_choices_are_no_longer_offered(live_ser
                 expect(page.locator(f"#again-{name}")).to_be_hidden()
             expect(page.locator("#id_num_cpus")).to_have_value("2")
             check_page(page, "form-again", phone=phone)
+
+
+def test_the_live_step_counts_its_time_between_polls(live_server, site, monkeypatch):
+    planned = site["planned"]  # waiting for approval since 0 s ago: its polls answer 204 while nothing changes
+    with chromium(monkeypatch) as browser:
+        page = browser.page()
+        log_in(page, live_server.url, "alice", "alice-password-1")
+        page.goto(f"{live_server.url}/requests/{planned.pk}/")
+        current = page.locator(".step-current .step-time")
+        expect(current).to_have_text(re.compile(r"^for \d+ s$"))
+        first = int(re.search(r"\d+", current.inner_text())[0])
+        expect(current).to_have_text(re.compile(rf"^for (?!{first} s$)\d+ s$"), timeout=4000)
+        assert page.locator(".step-done .step-time[data-took]").count() == 0, "finished steps keep their time"
 
 
 def test_reject_asks_first_and_the_inbox_empties_after_the_decision(live_server, site, monkeypatch):
