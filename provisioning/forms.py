@@ -26,6 +26,10 @@ UNSUPPORTED_GUESTS = ("windows", "win")
 NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+# The browser stops typing at a textarea's maxlength without a word: the help text says where that is.
+NOTES_HELP = "Shown in vCenter as the VM's notes; at most 2,000 characters."
+
+
 def storable_in_vcenter(value: str) -> None:
     """Refuse text vCenter cannot store (it would pass every check, then fail the apply)."""
     found = NOT_IN_XML.search(value or "")
@@ -34,6 +38,17 @@ def storable_in_vcenter(value: str) -> None:
             f"Remove the invisible character U+{ord(found.group()):04X} (position {found.start() + 1}): "
             "vCenter cannot store it in the VM's notes."
         )
+
+
+def notes_field() -> forms.CharField:
+    """The VM's notes (vCenter's annotation), as the new-request and change forms take them."""
+    return forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        required=False,
+        validators=[storable_in_vcenter],
+        help_text=NOTES_HELP,
+    )
 
 
 # What an empty field says: each names what is missing, so a summary of eleven errors reads as eleven things to do.
@@ -52,8 +67,6 @@ REQUIRED = {
     "ip_mode": "Choose DHCP or a static address.",
     "domain": "Enter the guest's DNS domain.",
 }
-# The browser stops typing at a textarea's maxlength without a word: the help text says where that is.
-NOTES_HELP = "Shown in vCenter as the VM's notes; at most 2,000 characters."
 
 
 class VMRequestForm(forms.Form):
@@ -78,13 +91,7 @@ class VMRequestForm(forms.Form):
     ipv4_gateway = forms.CharField(label="Gateway", max_length=15, required=False)
     dns_servers = forms.CharField(label="DNS servers", max_length=200, required=False, help_text="Comma-separated")
     domain = forms.CharField(max_length=253, help_text="The guest's DNS domain (Linux customization needs one).")
-    notes = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
-        required=False,
-        validators=[storable_in_vcenter],
-        help_text=NOTES_HELP,
-    )
+    notes = notes_field()
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -321,13 +328,7 @@ class ChangeForm(forms.Form):
     num_cpus = forms.IntegerField(label="CPUs")
     memory_mb = forms.IntegerField(label="Memory (MB)")
     disk_size_gb = forms.IntegerField(label="First disk (GB)")
-    notes = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
-        required=False,
-        validators=[storable_in_vcenter],
-        help_text=NOTES_HELP,
-    )
+    notes = notes_field()
 
     def __init__(self, *args, vm: VMRequest, applied: dict, **kwargs):
         kwargs.setdefault("initial", {name: applied[name] for name in self.base_fields})

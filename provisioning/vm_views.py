@@ -45,10 +45,8 @@ def vm_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def change_vm(request: HttpRequest, pk: int) -> HttpResponse:
     vm = _delivered(request, pk)
-    refused = lifecycle.refusal(Action.CHANGE, request.user, vm)
-    if refused:
-        messages.error(request, refused)
-        return redirect("provisioning:vm", pk=vm.pk)
+    if refused := _refused(request, Action.CHANGE, vm):
+        return refused
     found = machines.delivered_vm(vm)
     form = ChangeForm(request.POST or None, vm=vm, applied=found.applied)
     if request.method == "POST" and form.is_valid():
@@ -66,10 +64,8 @@ def change_vm(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def decommission_vm(request: HttpRequest, pk: int) -> HttpResponse:
     vm = _delivered(request, pk)
-    refused = lifecycle.refusal(Action.DECOMMISSION, request.user, vm)
-    if refused:
-        messages.error(request, refused)
-        return redirect("provisioning:vm", pk=vm.pk)
+    if refused := _refused(request, Action.DECOMMISSION, vm):
+        return refused
     form = DecommissionForm(request.POST or None, vm=vm)
     if request.method == "POST" and form.is_valid():
         try:
@@ -81,3 +77,12 @@ def decommission_vm(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("provisioning:detail", pk=decommission.pk)
     context = {"vm": vm, "form": form, "error_summary": error_summary(form)}
     return render(request, "provisioning/vm_decommission.html", context, status=400 if form.errors else 200)
+
+
+def _refused(request: HttpRequest, action: Action, vm: VMRequest) -> HttpResponse | None:
+    """Back to the VM's page, saying why, when this person may not take `action` on it now."""
+    refused = lifecycle.refusal(action, request.user, vm)
+    if not refused:
+        return None
+    messages.error(request, refused)
+    return redirect("provisioning:vm", pk=vm.pk)
